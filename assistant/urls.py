@@ -1,0 +1,20 @@
+"""URL wiring: each app owns its routes (pages and /api/v1/...) in its own urls.py."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from assistant import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("", include("accounts.urls")),
+    path("", include("retrieval.urls")),
+    path("", include("ingestion.urls")),
+    path("", include("assistant.chat_urls")),
+]

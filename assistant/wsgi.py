@@ -1,0 +1,11 @@
+"""WSGI entry point, for tools that need one; Docent is served over ASGI."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
+
+application = get_wsgi_application()

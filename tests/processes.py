@@ -1,0 +1,73 @@
+"""Starting and stopping real Docent processes (web, Celery workers) from tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def process_env(**overrides: str) -> dict[str, str]:
+    """The environment a child Docent process needs to share this test run's database."""
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "assistant.settings"
+    env["DOCENT_DEV"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if not settings.DATABASE_URL:
+        env["EMBEDDED_PG_DATABASE"] = str(settings.DATABASES["default"]["NAME"])
+    env.update(overrides)
+    return env
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.2, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+@contextmanager
+def celery_worker(
+    *, queues: str, log_path: Path, concurrency: int = 1, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real ``celery worker`` process consuming ``queues`` from the real broker."""
+    command = [
+        sys.executable, "-m", "celery", "-A", "assistant", "worker",
+        "-Q", queues, "--concurrency", str(concurrency), "--loglevel", "INFO",
+        "--without-mingle", "--without-gossip", "-n", f"test-{os.getpid()}-{queues}@%h",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=process_env(**env), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 20) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
