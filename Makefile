@@ -42,7 +42,7 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt $(RUN_STAMP)
 
 $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --loglevel=error
-	touch $@
+	mkdir -p node_modules && touch $@
 
 # Browser tests drive Debian's Chromium (never a downloaded browser build).
 $(CHROMIUM):

