@@ -1,0 +1,1 @@
+"""The LLM gateway: the one place that knows providers, keys, prices, budgets, retries and fallbacks."""
