@@ -95,6 +95,9 @@ if not SECRET_KEY:
 if not DEV_MODE and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50):
     raise ImproperlyConfigured("SECRET_KEY must be a random value of at least 50 characters in production.")
 
+# Previous keys still accepted for signatures, so a key can be rotated without signing everybody out.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEV_MODE else [])
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is not set: list the host names Docent is served under.")
@@ -114,6 +117,7 @@ INSTALLED_APPS = [
     "retrieval",
     "ingestion",
     "assistant",
+    "assistant.llm",
 ]
 
 MIDDLEWARE = [
@@ -369,3 +373,58 @@ EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2") or "all-MiniLM-
 # Fixed by the chunk table's vector column; changing it needs a migration and a re-embed.
 EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 384, minimum=1)
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32, minimum=1)
+
+
+# --- LLM gateway (assistant.llm) ------------------------------------------------------------------------
+
+# Routes, deployments, prices, budgets and kill switches live in the database (admin); these are the knobs
+# that are the same for every route. Provider keys are read from the env var each deployment names.
+LLM_DEFAULT_TIMEOUT_SECONDS = env_float("LLM_DEFAULT_TIMEOUT_SECONDS", 60.0)
+# Retries per deployment on 429/5xx/network errors, before falling back to the next deployment.
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2, minimum=0)
+LLM_RETRY_BASE_SECONDS = env_float("LLM_RETRY_BASE_SECONDS", 0.5)
+# A Retry-After longer than this is not waited for: the gateway falls back instead.
+LLM_RETRY_MAX_WAIT_SECONDS = env_float("LLM_RETRY_MAX_WAIT_SECONDS", 10.0)
+LLM_BREAKER_FAILURE_THRESHOLD = env_int("LLM_BREAKER_FAILURE_THRESHOLD", 5, minimum=1)
+LLM_BREAKER_WINDOW_SECONDS = env_int("LLM_BREAKER_WINDOW_SECONDS", 60, minimum=1)
+LLM_BREAKER_COOLDOWN_SECONDS = env_float("LLM_BREAKER_COOLDOWN_SECONDS", 30.0)
+# How long a process reuses the routes/deployments/kill switches it read (0: read them on every call).
+LLM_CONFIG_CACHE_SECONDS = env_float("LLM_CONFIG_CACHE_SECONDS", 2.0)
+LLM_RATE_LIMIT_PER_USER_PER_MINUTE = env_int("LLM_RATE_LIMIT_PER_USER_PER_MINUTE", 20, minimum=1)
+LLM_RATE_LIMIT_PER_ENDPOINT_PER_MINUTE = env_int("LLM_RATE_LIMIT_PER_ENDPOINT_PER_MINUTE", 600, minimum=1)
+LLM_BUDGET_ALERT_PERCENTS = [int(p) for p in env_list("LLM_BUDGET_ALERT_PERCENTS", ["50", "75", "90", "100"])]
+# A crashed caller's budget reservation is released after this many seconds.
+LLM_RESERVATION_TTL_SECONDS = env_int("LLM_RESERVATION_TTL_SECONDS", 900, minimum=60)
+LLM_REDIS_URL = env_str("LLM_REDIS_URL", REDIS_URL) or REDIS_URL
+
+
+# --- retrieval (retrieval.search) -----------------------------------------------------------------------
+# Every knob of search(); the values used are returned with each result set so an answer can record them.
+
+# Results per search when the caller does not say, and the most a caller may ask for.
+RETRIEVAL_DEFAULT_K = env_int("RETRIEVAL_DEFAULT_K", 8, minimum=1)
+RETRIEVAL_MAX_K = env_int("RETRIEVAL_MAX_K", 100, minimum=1)
+# hybrid (dense + BM25 fused by reciprocal rank), dense, or lexical.
+RETRIEVAL_MODE = env_choice("RETRIEVAL_MODE", "hybrid", {"hybrid", "dense", "lexical"})
+# Candidates each signal contributes before fusion.
+RETRIEVAL_DENSE_POOL = env_int("RETRIEVAL_DENSE_POOL", 100, minimum=1)
+RETRIEVAL_LEXICAL_POOL = env_int("RETRIEVAL_LEXICAL_POOL", 100, minimum=1)
+# Reciprocal rank fusion: score = sum(weight / (RRF_K + rank)).
+RETRIEVAL_RRF_K = env_int("RETRIEVAL_RRF_K", 60, minimum=1)
+RETRIEVAL_DENSE_WEIGHT = env_float("RETRIEVAL_DENSE_WEIGHT", 1.0)
+RETRIEVAL_LEXICAL_WEIGHT = env_float("RETRIEVAL_LEXICAL_WEIGHT", 1.0)
+# BM25 term-frequency saturation and length normalisation.
+RETRIEVAL_BM25_K1 = env_float("RETRIEVAL_BM25_K1", 1.2)
+RETRIEVAL_BM25_B = env_float("RETRIEVAL_BM25_B", 0.75)
+# HNSW search breadth, and how pgvector keeps scanning when the ACL filter discards candidates.
+RETRIEVAL_HNSW_EF_SEARCH = env_int("RETRIEVAL_HNSW_EF_SEARCH", 160, minimum=1)
+RETRIEVAL_HNSW_ITERATIVE_SCAN = env_choice(
+    "RETRIEVAL_HNSW_ITERATIVE_SCAN", "relaxed_order", {"off", "relaxed_order", "strict_order"}
+)
+RETRIEVAL_HNSW_MAX_SCAN_TUPLES = env_int("RETRIEVAL_HNSW_MAX_SCAN_TUPLES", 20000, minimum=1)
+# Users who may read at most this many chunks get an exact scan of just those chunks instead of HNSW.
+RETRIEVAL_EXACT_SCAN_MAX_ROWS = env_int("RETRIEVAL_EXACT_SCAN_MAX_ROWS", 20000, minimum=0)
+# Drop a result whose embedding has at least this cosine similarity with a better one (1.0 = exact only).
+RETRIEVAL_DEDUPE_SIMILARITY = env_float("RETRIEVAL_DEDUPE_SIMILARITY", 0.97)
+# At most this many results from one document (0 = no limit).
+RETRIEVAL_MAX_PER_DOCUMENT = env_int("RETRIEVAL_MAX_PER_DOCUMENT", 0, minimum=0)
