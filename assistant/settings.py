@@ -104,7 +104,7 @@ if not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.apps.DocentAdminConfig",  # django.contrib.admin, with Docent's admin site (accounts)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -114,6 +114,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "accounts",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
     "retrieval",
     "ingestion",
     "assistant",
@@ -127,7 +132,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.AdminMfaMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
@@ -428,3 +436,104 @@ RETRIEVAL_EXACT_SCAN_MAX_ROWS = env_int("RETRIEVAL_EXACT_SCAN_MAX_ROWS", 20000, 
 RETRIEVAL_DEDUPE_SIMILARITY = env_float("RETRIEVAL_DEDUPE_SIMILARITY", 0.97)
 # At most this many results from one document (0 = no limit).
 RETRIEVAL_MAX_PER_DOCUMENT = env_int("RETRIEVAL_MAX_PER_DOCUMENT", 0, minimum=0)
+
+
+# --- accounts / SSO (accounts app; docs/sso.md) ------------------------------------------------------------
+
+from accounts.roles import ROLE_NAMES as _ROLE_NAMES  # noqa: E402
+from accounts.roles import parse_role_group_map as _parse_role_group_map  # noqa: E402
+
+AUTHENTICATION_BACKENDS = ["accounts.authentication.PasswordBackend"]
+# Personal API tokens first: its challenge makes DRF answer 401 (not 403) to unauthenticated API calls.
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "accounts.authentication.BearerTokenAuthentication",
+    *REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"],
+]
+
+# OpenID Connect (authorization code flow with PKCE). OIDC_SERVER_URL is the issuer; its discovery document
+# (/.well-known/openid-configuration) supplies the endpoints and keys.
+OIDC_SERVER_URL = env_str("OIDC_SERVER_URL")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+OIDC_ENABLED = bool(OIDC_SERVER_URL)
+if OIDC_ENABLED and not OIDC_CLIENT_ID:
+    raise ImproperlyConfigured("OIDC_SERVER_URL is set but OIDC_CLIENT_ID is not.")
+OIDC_PROVIDER_ID = env_str("OIDC_PROVIDER_ID", "sso") or "sso"
+OIDC_BUTTON_LABEL = env_str("OIDC_BUTTON_LABEL", "Sign in with SSO") or "Sign in with SSO"
+OIDC_SCOPES = env_list("OIDC_SCOPES", ["openid", "profile", "email"])
+OIDC_PKCE = env_bool("OIDC_PKCE", True)
+OIDC_TOKEN_AUTH_METHOD = env_str("OIDC_TOKEN_AUTH_METHOD")
+if OIDC_TOKEN_AUTH_METHOD not in {None, "client_secret_basic", "client_secret_post"}:
+    raise ImproperlyConfigured("OIDC_TOKEN_AUTH_METHOD must be client_secret_basic or client_secret_post.")
+OIDC_FETCH_USERINFO = env_bool("OIDC_FETCH_USERINFO", True)
+_oidc_app_settings: dict[str, object] = {
+    "server_url": OIDC_SERVER_URL,
+    "scope": OIDC_SCOPES,
+    "oauth_pkce_enabled": OIDC_PKCE,
+    "fetch_userinfo": OIDC_FETCH_USERINFO,
+}
+if OIDC_TOKEN_AUTH_METHOD:
+    _oidc_app_settings["token_auth_method"] = OIDC_TOKEN_AUTH_METHOD
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "OAUTH_PKCE_ENABLED": OIDC_PKCE,
+        "APPS": (
+            [
+                {
+                    "provider_id": OIDC_PROVIDER_ID,
+                    "name": OIDC_BUTTON_LABEL,
+                    "client_id": OIDC_CLIENT_ID,
+                    "secret": OIDC_CLIENT_SECRET or "",
+                    "settings": _oidc_app_settings,
+                }
+            ]
+            if OIDC_ENABLED
+            else []
+        ),
+    }
+}
+if OIDC_ENABLED:
+    # Chromium applies form-action to the redirect after "Sign in with SSO" is posted.
+    _issuer = urlsplit(OIDC_SERVER_URL or "")
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_issuer.scheme}://{_issuer.netloc}")
+
+# SSO-only: no password sign-in except break-glass superusers at /accounts/break-glass/. Production default
+# when OIDC is configured.
+SSO_ONLY = env_bool("SSO_ONLY", OIDC_ENABLED and not DEV_MODE)
+if SSO_ONLY and not OIDC_ENABLED:
+    raise ImproperlyConfigured("SSO_ONLY=1 needs an identity provider: set OIDC_SERVER_URL and OIDC_CLIENT_ID.")
+SSO_ALLOWED_DOMAINS = [domain.lower().lstrip("@") for domain in env_list("SSO_ALLOWED_DOMAINS")]
+SSO_GROUPS_CLAIM = env_str("SSO_GROUPS_CLAIM", "groups") or "groups"
+try:
+    SSO_ROLE_GROUP_MAP = _parse_role_group_map(env_str("ROLE_GROUP_MAP", "") or "")
+except ValueError as _exc:
+    raise ImproperlyConfigured(str(_exc)) from _exc
+SSO_DEFAULT_ROLE = env_str("SSO_DEFAULT_ROLE", "employee") or None
+if SSO_DEFAULT_ROLE not in {None, *_ROLE_NAMES}:
+    raise ImproperlyConfigured(f"SSO_DEFAULT_ROLE must be one of {_ROLE_NAMES}, not {SSO_DEFAULT_ROLE!r}.")
+
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_EMAIL_VERIFICATION = "none"  # addresses come from the IdP; nobody signs up locally
+ACCOUNT_SESSION_REMEMBER = True  # lifetime is SESSION_ABSOLUTE_SECONDS / SESSION_IDLE_SECONDS, not browser close
+ACCOUNT_LOGOUT_REDIRECT_URL = LOGOUT_REDIRECT_URL
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False  # a sign-in starts with a POST (CSRF-protected), never a bare link
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+# The company IdP is trusted for e-mail addresses: an SSO sign-in joins the local account with that address.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
+# Brute-force protection for password sign-in (allauth, counted in Redis): per IP and per user name.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env_str("LOGIN_FAILED_RATE_LIMIT", "10/m/ip,5/5m/key"),
+    "break_glass": env_str("BREAK_GLASS_RATE_LIMIT", "5/h/ip"),
+}
+
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Docent"
+ADMIN_MFA_REQUIRED = env_bool("ADMIN_MFA_REQUIRED", not DEV_MODE)
+
+SESSION_ABSOLUTE_SECONDS = SESSION_COOKIE_AGE
+SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 3600, minimum=60)

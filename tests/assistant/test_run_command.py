@@ -60,7 +60,7 @@ def test_run_command_serves_login_and_ready_then_stops_cleanly(tmp_path: Path) -
             token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
             assert token is not None
             form = urllib.parse.urlencode(
-                {"username": "alice", "password": settings.DEMO_PASSWORD, "csrfmiddlewaretoken": token.group(1)}
+                {"login": "alice", "password": settings.DEMO_PASSWORD, "csrfmiddlewaretoken": token.group(1)}
             ).encode()
             request = urllib.request.Request(f"{base}/accounts/login/", data=form, headers={"Referer": base})
             status, home = _get(opener, request)  # type: ignore[arg-type]

@@ -1,0 +1,3 @@
+from __future__ import annotations
+
+from tests.browser import browser  # noqa: F401 (the shared Chromium fixture)
