@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from assistant.health import run_readiness_checks
@@ -33,5 +35,16 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 
 @login_required
+@ensure_csrf_cookie
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "assistant/home.html")
+    """The chat page. Everything on it is loaded and sent through the chat API by static/js/chat.js."""
+    return render(
+        request,
+        "assistant/chat.html",
+        {
+            "chat_config": {
+                "allowedLinkHosts": settings.CHAT_ALLOWED_LINK_HOSTS,
+                "maxChars": settings.CHAT_MAX_QUESTION_CHARS,
+            }
+        },
+    )

@@ -1,0 +1,68 @@
+"""What the async chat endpoints share: authenticating like DRF does, and Server-Sent Events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+
+from accounts.models import User
+
+# HTTP status of a JSON answer that failed, by the gateway's error class (the stream always says 200).
+ERROR_STATUS = {"budget_exhausted": 429, "rate_limited": 429, "context_too_long": 413}
+
+
+class NotAuthenticated(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _resolve_user(request: HttpRequest) -> User:
+    classes: list[Any] = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+    drf_request = Request(request, authenticators=[cls() for cls in classes])
+    try:
+        user = drf_request.user
+    except exceptions.APIException as exc:
+        raise NotAuthenticated(exc.status_code, str(exc.detail)) from exc
+    if not user or not user.is_authenticated:
+        raise NotAuthenticated(401, "Authentication credentials were not provided.")
+    assert isinstance(user, User)
+    return user
+
+
+async def authenticate(request: HttpRequest) -> User:
+    """The user of an async endpoint, by the same authentication classes (and CSRF rule) as the REST API:
+    a session needs the CSRF token, an API token does not. Raises :class:`NotAuthenticated`."""
+    return await sync_to_async(_resolve_user)(request)
+
+
+def error_response(status: int, detail: str, **extra: Any) -> JsonResponse:
+    response = JsonResponse({"detail": detail, **extra}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def sse_event(event: str, data: dict[str, Any]) -> bytes:
+    """One Server-Sent Event; ``data`` is JSON on a single line."""
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n".encode()
+
+
+def sse_response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache, no-transform"
+    # Proxies (nginx) must pass each event on at once rather than buffer the answer.
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def wants_event_stream(request: HttpRequest) -> bool:
+    return "text/event-stream" in request.headers.get("Accept", "")

@@ -1,0 +1,123 @@
+"""Chat test data: alice (uploader), bob (alice's group), charlie (outsider); a restricted engineering runbook
+only alice's group may read, and a public handbook page. Documents go through real ingestion (real model)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from django.contrib.auth.models import Group
+
+from accounts.models import User
+from ingestion.models import Document
+from ingestion.services import TextItem, ingest_text_documents
+from tests.processes import REPO_ROOT, free_port, process_env, stop_process, wait_until
+
+PASSWORD = "correct-horse-battery"  # noqa: S105 - test users only
+
+# A secret only the engineering group may read: charlie must never see any of it.
+RESTRICTED_SECRET = "ORION-7731"
+RESTRICTED_TEXT = f"""Database failover runbook
+
+When the primary PostgreSQL database fails, the on-call engineer promotes the standby replica with the \
+failover script. The failover takes about four minutes and the write outage lasts until the promotion \
+finishes. The emergency access code for the failover console is {RESTRICTED_SECRET}, rotated every quarter.
+
+After a failover, the on-call engineer files an incident report within two working days and schedules \
+a post-mortem with the platform team."""
+
+PUBLIC_TEXT = """Travel and expenses policy
+
+Employees book business travel through the travel portal at least two weeks before departure. Economy \
+class is the default for flights shorter than six hours.
+
+Expense reports must be submitted within thirty days of the purchase, with a receipt for every item above \
+twenty-five euros. Managers approve expense reports within one week."""
+
+
+@dataclass
+class Team:
+    alice: User
+    bob: User
+    charlie: User
+    engineering: Group
+
+
+@dataclass
+class Corpus:
+    restricted: Document
+    public: Document
+
+
+def make_team() -> Team:
+    engineering = Group.objects.create(name="engineering")
+    alice = User.objects.create_user("alice", email="alice@example.com", password=PASSWORD)
+    bob = User.objects.create_user("bob", email="bob@example.com", password=PASSWORD)
+    charlie = User.objects.create_user("charlie", email="charlie@example.com", password=PASSWORD)
+    alice.groups.add(engineering)
+    bob.groups.add(engineering)
+    return Team(alice=alice, bob=bob, charlie=charlie, engineering=engineering)
+
+
+def make_corpus(team: Team) -> Corpus:
+    (restricted,) = ingest_text_documents(
+        [TextItem(title="Database failover runbook", text=RESTRICTED_TEXT, filename="failover.txt")],
+        owner=team.alice,
+        is_public=False,
+        group_ids=[team.engineering.pk],
+    )
+    (public,) = ingest_text_documents(
+        [TextItem(title="Travel and expenses policy", text=PUBLIC_TEXT, filename="expenses.txt")],
+        owner=team.alice,
+        is_public=True,
+    )
+    return Corpus(restricted=restricted, public=public)
+
+
+@pytest.fixture
+def team(db: None) -> Team:
+    return make_team()
+
+
+@pytest.fixture
+def corpus(team: Team) -> Corpus:
+    return make_corpus(team)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    log: Path
+
+
+@pytest.fixture
+def asgi_server(transactional_db: None, tmp_path: Path) -> Iterator[LiveServer]:
+    """Docent under uvicorn (ASGI, so answers really stream) on a free port, on this test's database."""
+    port = free_port()
+    log = tmp_path / "uvicorn.log"
+    command = [
+        sys.executable, "-m", "uvicorn", "assistant.asgi:application",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=process_env(), stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"uvicorn exited: {log.read_text()}")
+        try:
+            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_until(ready, timeout=60, what="uvicorn to answer /healthz")
+        yield LiveServer(url=url, log=log)
+    finally:
+        stop_process(proc)
