@@ -537,3 +537,25 @@ ADMIN_MFA_REQUIRED = env_bool("ADMIN_MFA_REQUIRED", not DEV_MODE)
 
 SESSION_ABSOLUTE_SECONDS = SESSION_COOKIE_AGE
 SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 3600, minimum=60)
+
+
+# --- chat (assistant: answer_question, chat page, chat API, OpenAI-compatible endpoint) ---------------
+
+# Passages retrieved per question and shown to the model.
+CHAT_RETRIEVAL_K = env_int("CHAT_RETRIEVAL_K", 6, minimum=1)
+# Cosine similarity (embedding model) between the question and a passage below which the passage is not
+# shown; when no passage reaches it, Docent says it found nothing instead of guessing.
+CHAT_MIN_RELEVANCE = env_float("CHAT_MIN_RELEVANCE", 0.2)
+# The prompt (name and label) answers are produced with; moving the label in the admin is the release.
+CHAT_PROMPT_NAME = env_str("CHAT_PROMPT_NAME", "chat") or "chat"
+CHAT_PROMPT_LABEL = env_str("CHAT_PROMPT_LABEL", "production") or "production"
+# Token counts come from the embedding model's tokenizer, scaled up by this factor for the chat model's.
+CHAT_TOKEN_SAFETY_FACTOR = env_float("CHAT_TOKEN_SAFETY_FACTOR", 1.2)
+# Tokens of the context window left unused, on top of the answer's max tokens.
+CHAT_CONTEXT_MARGIN_TOKENS = env_int("CHAT_CONTEXT_MARGIN_TOKENS", 256, minimum=0)
+# Earlier turns sent whole at most; older ones are condensed into a summary of at most this many tokens.
+CHAT_HISTORY_MAX_TURNS = env_int("CHAT_HISTORY_MAX_TURNS", 12, minimum=0)
+CHAT_SUMMARY_MAX_TOKENS = env_int("CHAT_SUMMARY_MAX_TOKENS", 400, minimum=0)
+CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 4000, minimum=100)
+# Hosts that links in answers may point to (besides Docent itself); any other link is shown as plain text.
+CHAT_ALLOWED_LINK_HOSTS = env_list("CHAT_ALLOWED_LINK_HOSTS")
