@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
+from tokenizers import Tokenizer
 
 Vectors = npt.NDArray[np.float32]
 
@@ -108,6 +109,23 @@ def _embedder_for(backend: str) -> Embedder:
             f"{settings.EMBEDDING_DIMENSIONS} (EMBEDDING_DIMENSIONS)."
         )
     return embedder
+
+
+@functools.cache
+def _tokenizer_for(model_name: str) -> Tokenizer:
+    tokenizer = Tokenizer.from_file(str(Path(_resolve_model_path(model_name)) / "tokenizer.json"))
+    # The shipped tokenizer.json pads and truncates to the model's window; counting needs neither.
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def get_tokenizer() -> Tokenizer:
+    """The configured model's own tokenizer (fast, Rust), so that chunk sizes are counted in its tokens.
+
+    The hashing stand-in has no tokenizer of its own and shares the model's, so chunking is the same.
+    """
+    return _tokenizer_for(settings.EMBEDDING_MODEL)
 
 
 def get_embedder() -> Embedder:

@@ -1,0 +1,217 @@
+"""The ingestion pipeline for one version: parse -> chunk -> embed -> write, with job state in the database.
+
+Job state is claimed with a conditional UPDATE so that any worker on any machine may run or resume a job;
+the heartbeat written at every stage lets the watchdog (and a redelivered task) tell a dead run from a slow
+one. Writing is idempotent: chunks of a version are replaced in one transaction, never appended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ingestion.chunking import ChunkDraft, ChunkParams, chunk_document
+from ingestion.models import Document, DocumentVersion, IngestionJob
+from ingestion.parsers import PARSERS, ParseError, UnsupportedType, detect_type
+from ingestion.storage import read_blob
+from retrieval.access import acl_for_document
+from retrieval.embeddings import Embedder, Vectors
+from retrieval.services import NewChunk, replace_document_chunks
+
+logger = logging.getLogger(__name__)
+
+Status = IngestionJob.Status
+RUNNING = (Status.PARSING, Status.CHUNKING, Status.EMBEDDING)
+# Progress at the start of each stage; embedding fills the span up to WRITING.
+PARSING, CHUNKING, EMBEDDING, WRITING = 2, 10, 20, 95
+# Arbitrary constant naming the advisory lock that serialises claims (for the concurrency cap).
+_CLAIM_LOCK = 0x1D0C_E5E7
+
+
+class JobNotClaimable(Exception):
+    """The job is finished, or is running elsewhere, or the concurrency cap is reached. ``retry_later``
+    says whether the task should come back (running elsewhere / cap) or simply stop (finished)."""
+
+    def __init__(self, reason: str, *, retry_later: bool) -> None:
+        super().__init__(reason)
+        self.retry_later = retry_later
+
+
+def chunk_params() -> ChunkParams:
+    return ChunkParams(max_tokens=settings.CHUNK_MAX_TOKENS, overlap_tokens=settings.CHUNK_OVERLAP_TOKENS)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    drafts: list[ChunkDraft]
+    parser_version: str
+    media_type: str
+
+
+def parse_and_chunk(*, data: bytes, filename: str, params: ChunkParams) -> Prepared:
+    """Sniff, parse and chunk a file. Raises ``ParseError`` (permanent) with a message for curators."""
+    if not data:
+        raise ParseError("The file is empty.")
+    try:
+        media_type = detect_type(data, filename)
+    except UnsupportedType as exc:
+        raise ParseError(str(exc)) from exc
+    parser = PARSERS[media_type]
+    parsed = parser.parse(data)
+    if not parsed.has_text:
+        raise ParseError("No text was found in this file (is it a scan without a text layer, or empty?).")
+    drafts = chunk_document(parsed, params=params)
+    return Prepared(drafts=drafts, parser_version=parser.version, media_type=media_type)
+
+
+def embed_drafts(
+    drafts: Sequence[ChunkDraft], *, embedder: Embedder, on_batch: Callable[[int], None] | None = None
+) -> Vectors:
+    """Embed in batches of EMBEDDING_BATCH_SIZE, calling ``on_batch(done)`` after each (heartbeat)."""
+    batch = max(settings.EMBEDDING_BATCH_SIZE, 1) * 4
+    parts = []
+    for start in range(0, len(drafts), batch):
+        parts.append(embedder.embed_passages([draft.text for draft in drafts[start : start + batch]]))
+        if on_batch is not None:
+            on_batch(min(len(drafts), start + batch))
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dimensions), dtype=np.float32)
+
+
+def write_version_chunks(
+    *, version: DocumentVersion, drafts: Sequence[ChunkDraft], vectors: Vectors, model_id: str, chunker_version: str
+) -> tuple[int, bool]:
+    """Make this version's chunks the document's live chunks, unless a newer version is already live.
+
+    Runs in one transaction holding the document row lock, so an access change cannot interleave: the ACL
+    written is the document's ACL at commit time. Returns (chunk count, whether the version went live).
+    """
+    with transaction.atomic():
+        document = Document.objects.select_for_update().get(pk=version.document_id)
+        if document.current_version_id is not None and document.current_version_id > version.pk:
+            return 0, False
+        acl = acl_for_document(
+            is_public=document.is_public,
+            group_ids=document.groups.values_list("id", flat=True),
+            user_ids=document.users.values_list("id", flat=True),
+            owner_id=document.owner_id,
+        )
+        count = replace_document_chunks(
+            document_id=document.pk,
+            version_id=version.pk,
+            acl=acl,
+            chunks=[
+                NewChunk(text=draft.text, embedding=vector, token_count=draft.token_count, locator=draft.locator)
+                for draft, vector in zip(drafts, vectors, strict=True)
+            ],
+            embedding_model=model_id,
+            chunker_version=chunker_version,
+        )
+        document.current_version = version
+        document.save(update_fields=["current_version", "updated_at"])
+    return count, True
+
+
+# --- job state ----------------------------------------------------------------------------------------
+
+
+def claim_job(*, job_id: int) -> IngestionJob:
+    """Take the job for this process: queued, or running with a stale heartbeat (its worker died).
+
+    Raises ``JobNotClaimable`` when it is finished, alive elsewhere, or the concurrency cap is reached.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.INGESTION_HEARTBEAT_TIMEOUT_SECONDS)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK])
+        alive = IngestionJob.objects.filter(status__in=RUNNING, heartbeat_at__gte=stale).exclude(pk=job_id)
+        if alive.count() >= settings.INGESTION_MAX_CONCURRENT_JOBS:
+            raise JobNotClaimable("concurrency cap reached", retry_later=True)
+        claimed = (
+            IngestionJob.objects.filter(pk=job_id)
+            .filter(Q(status=Status.QUEUED) | Q(status__in=RUNNING, heartbeat_at__lt=stale))
+            .update(
+                status=Status.PARSING,
+                progress=PARSING,
+                attempts=F("attempts") + 1,
+                error="",
+                started_at=now,
+                heartbeat_at=now,
+            )
+        )
+    job = IngestionJob.objects.select_related("version").get(pk=job_id)
+    if not claimed:
+        if job.status in RUNNING:
+            raise JobNotClaimable("running in another worker", retry_later=True)
+        raise JobNotClaimable(f"already {job.status}", retry_later=False)
+    return job
+
+
+def advance_job(*, job_id: int, status: str, progress: int) -> None:
+    """Record stage and progress, and beat the heart. Only a running job moves (a failed one stays failed)."""
+    IngestionJob.objects.filter(pk=job_id, status__in=RUNNING).update(
+        status=status, progress=min(progress, 100), heartbeat_at=timezone.now()
+    )
+
+
+def fail_job(*, job_id: int, error: str) -> None:
+    IngestionJob.objects.filter(pk=job_id).exclude(status=Status.READY).update(
+        status=Status.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+def requeue_job(*, job_id: int, error: str) -> None:
+    """Put a job that hit a transient error back to queued, so its retried task can claim it again."""
+    IngestionJob.objects.filter(pk=job_id, status__in=RUNNING).update(status=Status.QUEUED, error=error[:2000])
+
+
+def run_claimed_job(*, job: IngestionJob, embedder: Embedder) -> int:
+    """Run the pipeline for a claimed job; returns the chunk count. ``ParseError`` marks it failed."""
+    version = job.version
+    try:
+        data = read_blob(version.blob_key)
+        advance_job(job_id=job.pk, status=Status.PARSING, progress=PARSING)
+        params = chunk_params()
+        prepared = parse_and_chunk(data=data, filename=version.original_name, params=params)
+    except ParseError as exc:
+        fail_job(job_id=job.pk, error=str(exc))
+        raise
+    advance_job(job_id=job.pk, status=Status.CHUNKING, progress=CHUNKING)
+    DocumentVersion.objects.filter(pk=version.pk).update(
+        parser_version=prepared.parser_version, detected_type=prepared.media_type
+    )
+    total = max(len(prepared.drafts), 1)
+    advance_job(job_id=job.pk, status=Status.EMBEDDING, progress=EMBEDDING)
+    vectors = embed_drafts(
+        prepared.drafts,
+        embedder=embedder,
+        on_batch=lambda done: advance_job(
+            job_id=job.pk, status=Status.EMBEDDING, progress=EMBEDDING + (WRITING - EMBEDDING) * done // total
+        ),
+    )
+    with transaction.atomic():
+        count, live = write_version_chunks(
+            version=version,
+            drafts=prepared.drafts,
+            vectors=vectors,
+            model_id=embedder.model_id,
+            chunker_version=params.version,
+        )
+        IngestionJob.objects.filter(pk=job.pk).update(
+            status=Status.READY,
+            progress=100,
+            chunk_count=count,
+            error="" if live else "A newer version of this document was already live; this one was not used.",
+            heartbeat_at=timezone.now(),
+            finished_at=timezone.now(),
+        )
+    logger.info("ingestion job %s ready: %s chunks (live=%s)", job.pk, count, live)
+    return count
