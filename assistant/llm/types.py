@@ -56,6 +56,8 @@ class DoneEvent:
     cost_usd: Decimal
     fallback_used: bool = False
     label: str | None = None  # shown above the answer, e.g. "Extractive answer (no generative model configured)"
+    # Set when the stream broke after the first token: the answer is partial and ends with a note saying so.
+    error_class: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,3 +69,17 @@ class ErrorEvent:
 
 
 StreamEvent = TokenEvent | DoneEvent | ErrorEvent
+
+
+@dataclass(frozen=True)
+class CompletionResult:
+    """A whole answer from :func:`assistant.llm.gateway.complete`; ``error`` is set when it failed (then
+    ``text`` holds whatever arrived before the failure, possibly nothing)."""
+
+    text: str
+    done: DoneEvent | None
+    error: ErrorEvent | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.done is not None

@@ -1,0 +1,117 @@
+"""Any OpenAI-compatible chat.completions API (OpenAI, Azure OpenAI, vLLM, Ollama, LM Studio, ...) through
+the official ``openai`` SDK. The SDK's own retries are off: the gateway retries, so that every attempt is
+counted, budgeted and seen by the circuit breaker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import httpx2
+import openai
+
+from assistant.llm import errors
+from assistant.llm.providers.base import DeploymentConfig, Usage, api_key_from_env, parse_retry_after
+from assistant.llm.types import CompletionRequest
+
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], openai.AsyncOpenAI]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def client_for(config: DeploymentConfig) -> openai.AsyncOpenAI:
+    """One client (one connection pool) per deployment settings and event loop."""
+    key = api_key_from_env(config.api_key_env) or "no-key"  # local servers (vLLM, Ollama) need none
+    cache_key = (config.base_url, key, str(config.timeout_seconds), str(config.connect_timeout_seconds))
+    clients = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(cache_key)
+    if client is None:
+        client = openai.AsyncOpenAI(
+            api_key=key,
+            base_url=config.base_url or None,
+            timeout=httpx2.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
+            max_retries=0,
+        )
+        clients[cache_key] = client
+    return client
+
+
+def translate_error(exc: Exception) -> errors.GatewayError:
+    """The gateway's failure class for an SDK exception (never shown to users as such)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return errors.ProviderTimeout(str(exc))
+    if isinstance(exc, openai.APIConnectionError):
+        return errors.ProviderOutage(str(exc))
+    if isinstance(exc, openai.RateLimitError):
+        return errors.ProviderRateLimited(str(exc), retry_after=parse_retry_after(exc.response.headers))
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        code = str(body.get("code") or exc.code or "")
+        if exc.status_code >= 500:
+            return errors.ProviderOutage(str(exc), retry_after=parse_retry_after(exc.response.headers))
+        if code == "context_length_exceeded" or "maximum context length" in str(exc).lower():
+            return errors.ContextTooLong(str(exc))
+        if code == "content_filter" or "content management policy" in str(exc).lower():
+            return errors.ContentFiltered(str(exc))
+        return errors.ProviderMisconfigured(str(exc))
+    if isinstance(exc, openai.APIError):
+        # Includes an "error" object sent inside a stream.
+        return errors.ProviderOutage(str(exc))
+    if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError | ValueError | KeyError):
+        return errors.MalformedOutput(str(exc))
+    return errors.ProviderOutage(f"{type(exc).__name__}: {exc}")
+
+
+def _arguments(config: DeploymentConfig, request: CompletionRequest) -> dict[str, Any]:
+    return {
+        "model": config.model_id,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "max_tokens": config.output_tokens_for(request),
+        "temperature": config.temperature_for(request),
+    }
+
+
+class OpenAICompatibleProvider:
+    label: str | None = None
+
+    async def complete(self, config: DeploymentConfig, request: CompletionRequest, usage: Usage) -> str:
+        try:
+            response = await client_for(config).chat.completions.create(**_arguments(config, request))
+        except (openai.OpenAIError, ValueError) as exc:
+            raise translate_error(exc) from exc
+        if not response.choices:
+            raise errors.MalformedOutput("no choices in the response")
+        choice = response.choices[0]
+        if choice.finish_reason == "content_filter":
+            raise errors.ContentFiltered("finish_reason=content_filter")
+        if response.usage is not None:
+            usage.input_tokens = response.usage.prompt_tokens
+            usage.output_tokens = response.usage.completion_tokens
+            usage.reported = True
+        return choice.message.content or ""
+
+    async def stream(
+        self, config: DeploymentConfig, request: CompletionRequest, usage: Usage
+    ) -> AsyncGenerator[str, None]:
+        try:
+            stream = await client_for(config).chat.completions.create(
+                **_arguments(config, request), stream=True, stream_options={"include_usage": True}
+            )
+            async with stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        usage.input_tokens = chunk.usage.prompt_tokens
+                        usage.output_tokens = chunk.usage.completion_tokens
+                        usage.reported = True
+                    for choice in chunk.choices:
+                        if choice.finish_reason == "content_filter":
+                            raise errors.ContentFiltered("finish_reason=content_filter")
+                        if choice.delta is not None and choice.delta.content:
+                            yield choice.delta.content
+        except (openai.OpenAIError, httpx2.HTTPError, ValueError) as exc:
+            raise translate_error(exc) from exc
