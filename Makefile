@@ -11,16 +11,17 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 NODE_STAMP := node_modules/.installed
+ONNX_STAMP := var/onnx/.exported
 CHROMIUM := /usr/bin/chromium
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: run test
 
-run: $(RUN_STAMP)
+run: $(RUN_STAMP) $(ONNX_STAMP)
 	DOCENT_DEV=1 $(PY) manage.py run_docent
 
-test: $(DEV_STAMP) $(NODE_STAMP) $(CHROMIUM)
+test: $(DEV_STAMP) $(NODE_STAMP) $(CHROMIUM) $(ONNX_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
@@ -38,6 +39,11 @@ $(RUN_STAMP): requirements.txt | $(VENV)/bin/python
 
 $(DEV_STAMP): requirements.txt requirements-dev.txt $(RUN_STAMP)
 	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+# The onnx / onnx-int8 embedding backends: export and quantize the shipped model once, offline.
+$(ONNX_STAMP): $(RUN_STAMP)
+	DOCENT_DEV=1 $(PY) manage.py export_onnx_model
 	touch $@
 
 $(NODE_STAMP): package.json

@@ -7,7 +7,7 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -50,11 +50,15 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(_resolve_model_path(model_name), device="cpu")
         self._batch_size = batch_size
         self.model_id = model_name
-        self.dimensions = int(self._model.get_sentence_embedding_dimension() or 0)
+        self.dimensions = int(self._model.get_embedding_dimension() or 0)
 
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         vectors = self._model.encode(
-            list(texts), batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
 
@@ -94,8 +98,126 @@ class HashingEmbedder:
         return self._embed(text)
 
 
+# The model reads at most this many tokens (sentence_bert_config.json of all-MiniLM-L6-v2); longer is cut.
+MAX_SEQUENCE_TOKENS = 256
+ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
+
+
+class OnnxEmbedder:
+    """The same model exported to ONNX (optionally int8-quantized) and run with onnxruntime.
+
+    Tokenization, mean pooling and normalization match sentence-transformers, so fp32 vectors equal the
+    torch backend's to ~1e-6; the int8 model's differ slightly and are recorded under their own model ID.
+    """
+
+    def __init__(self, model_name: str, *, variant: str, batch_size: int) -> None:
+        import onnxruntime
+
+        path = onnx_model_path(model_name, variant)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"EMBEDDING_BACKEND={variant} needs {path}, written at install time by "
+                "`manage.py export_onnx_model` (the Makefile runs it); Docent never downloads models at run time."
+            )
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._inputs = {node.name for node in self._session.get_inputs()}
+        self._tokenizer = Tokenizer.from_file(str(Path(_resolve_model_path(model_name)) / "tokenizer.json"))
+        self._tokenizer.enable_truncation(MAX_SEQUENCE_TOKENS)
+        self._tokenizer.enable_padding()
+        self._batch_size = batch_size
+        self.model_id = model_name if variant == "onnx" else f"{model_name}:{variant}"
+        self.dimensions = int(self._session.get_outputs()[0].shape[-1])
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        # Batches of similar length waste less work on padding; results go back in the caller's order.
+        order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
+        result = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for start in range(0, len(order), self._batch_size):
+            indexes = order[start : start + self._batch_size]
+            result[indexes] = self._embed_batch([texts[index] for index in indexes])
+        return result
+
+    def embed_query(self, text: str) -> Vectors:
+        return self.embed_passages([text])[0]
+
+    def _embed_batch(self, texts: list[str]) -> Vectors:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([encoding.ids for encoding in encodings], dtype=np.int64)
+        mask = np.array([encoding.attention_mask for encoding in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+
+
+def onnx_model_path(model_name: str, variant: str) -> Path:
+    folder = Path(settings.EMBEDDING_ONNX_DIR) / re.sub(r"[^A-Za-z0-9._-]+", "_", model_name)
+    return folder / ONNX_FILES[variant]
+
+
+def export_onnx_models(model_name: str) -> dict[str, Path]:
+    """Export the model to ONNX and quantize it to int8 (dynamic, per-channel weights). Install time only.
+
+    Uses torch's exporter on the local weights and onnxruntime's quantizer; nothing is downloaded.
+    """
+    import torch
+    from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
+    from transformers import AutoModel
+
+    fp32 = onnx_model_path(model_name, "onnx")
+    int8 = onnx_model_path(model_name, "onnx-int8")
+    fp32.parent.mkdir(parents=True, exist_ok=True)
+    bert = AutoModel.from_pretrained(_resolve_model_path(model_name)).eval()
+
+    class Encoder(torch.nn.Module):
+        """Positional inputs, one output: what the exporter and onnxruntime expect."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            output = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return output.last_hidden_state
+
+    sample = {
+        "input_ids": torch.ones((2, 16), dtype=torch.int64),
+        "attention_mask": torch.ones((2, 16), dtype=torch.int64),
+        "token_type_ids": torch.zeros((2, 16), dtype=torch.int64),
+    }
+    dynamic = {0: "batch", 1: "sequence"}
+    with torch.no_grad():
+        torch.onnx.export(
+            Encoder(),
+            tuple(sample.values()),
+            str(fp32),
+            input_names=list(sample),
+            output_names=["last_hidden_state"],
+            dynamic_axes={**{name: dynamic for name in sample}, "last_hidden_state": dynamic},
+            opset_version=17,
+            dynamo=False,
+        )
+    prepared = fp32.with_name("model-preprocessed.onnx")
+    quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+    quantize_dynamic(str(prepared), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+    prepared.unlink()
+    return {"onnx": fp32, "onnx-int8": int8}
+
+
 EMBEDDER_BACKENDS: dict[str, Callable[[], Embedder]] = {
     "torch": lambda: SentenceTransformerEmbedder(settings.EMBEDDING_MODEL, batch_size=settings.EMBEDDING_BATCH_SIZE),
+    "onnx": lambda: OnnxEmbedder(settings.EMBEDDING_MODEL, variant="onnx", batch_size=settings.EMBEDDING_BATCH_SIZE),
+    "onnx-int8": lambda: OnnxEmbedder(
+        settings.EMBEDDING_MODEL, variant="onnx-int8", batch_size=settings.EMBEDDING_BATCH_SIZE
+    ),
     "hashing": lambda: HashingEmbedder(settings.EMBEDDING_DIMENSIONS),
 }
 

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.conf import settings
+
+from retrieval.embeddings import EMBEDDER_BACKENDS, export_onnx_models, onnx_model_path
+
+TEXTS = [
+    "Deploys go out on Tuesdays after the change review.",
+    "The travel policy covers economy flights and two nights of hotel.",
+    "Salary bands are reviewed every April by HR. " * 30,  # longer than the model's 256-token window
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_exported():
+    """`make test` exports at install time; a bare pytest run exports here once (offline, ~1 minute)."""
+    if not all(onnx_model_path(settings.EMBEDDING_MODEL, v).is_file() for v in ("onnx", "onnx-int8")):
+        export_onnx_models(settings.EMBEDDING_MODEL)
+
+
+@pytest.mark.slow
+def test_onnx_backends_match_the_torch_model(onnx_exported):
+    torch_vectors = EMBEDDER_BACKENDS["torch"]().embed_passages(TEXTS)
+    onnx = EMBEDDER_BACKENDS["onnx"]()
+    int8 = EMBEDDER_BACKENDS["onnx-int8"]()
+    onnx_vectors = onnx.embed_passages(TEXTS)
+    int8_vectors = int8.embed_passages(TEXTS)
+    assert onnx_vectors.shape == int8_vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(int8_vectors, axis=1), 1.0, atol=1e-5)
+    # fp32 ONNX is the same computation; int8 is close but not equal, so it records its own model ID.
+    assert float((torch_vectors * onnx_vectors).sum(axis=1).min()) > 0.9999
+    assert float((torch_vectors * int8_vectors).sum(axis=1).min()) > 0.97
+    assert onnx.model_id == "all-MiniLM-L6-v2"
+    assert int8.model_id == "all-MiniLM-L6-v2:onnx-int8"
+    # Same order in, same order out, whatever the internal length sorting does.
+    query = onnx.embed_query(TEXTS[1])
+    assert int(np.argmax(onnx_vectors @ query)) == 1
+
+
+def test_missing_onnx_export_is_a_clear_error(settings, tmp_path):
+    settings.EMBEDDING_ONNX_DIR = tmp_path
+    with pytest.raises(FileNotFoundError, match="export_onnx_model"):
+        EMBEDDER_BACKENDS["onnx-int8"]()
