@@ -18,7 +18,7 @@ from ingestion.models import Document
 from ingestion.services import TextItem, ingest_text_documents
 from tests.processes import REPO_ROOT, free_port, process_env, stop_process, wait_until
 
-PASSWORD = "correct-horse-battery"  # noqa: S105 - test users only
+PASSWORD = "correct-horse-battery"
 
 # A secret only the engineering group may read: charlie must never see any of it.
 RESTRICTED_SECRET = "ORION-7731"
