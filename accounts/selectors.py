@@ -31,7 +31,8 @@ def get_api_token_for_user(*, user: User, token_id: int) -> ApiToken | None:
 
 def session_used_mfa(request: HttpRequest) -> bool:
     """Whether the signed-in user proved a second factor (TOTP or a recovery code) in this session."""
-    return any(record.get("method") == "mfa" for record in get_authentication_records(request))
+    records = get_authentication_records(request, request.user)
+    return any(record.get("method") == "mfa" for record in records)
 
 
 def has_mfa_enabled(user: User) -> bool:
