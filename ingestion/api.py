@@ -24,6 +24,7 @@ ERROR = inline_serializer("DocumentError", {"detail": serializers.CharField()})
 REJECTION_STATUS: dict[type[services.UploadRejected], int] = {
     services.UploadTooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     services.UploadEmpty: status.HTTP_400_BAD_REQUEST,
+    services.UploadUnreadable: status.HTTP_400_BAD_REQUEST,
     services.UploadUnsupported: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
 }
 

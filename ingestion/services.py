@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from ingestion.models import Document, DocumentVersion, IngestionJob
-from ingestion.parsers import PARSERS, UnsupportedType, detect_type
+from ingestion.parsers import PARSERS, ParseError, UnsupportedType, detect_type
+from ingestion.parsers.base import decode_text
 from ingestion.pipeline import RUNNING, chunk_params, embed_drafts, parse_and_chunk, write_version_chunks
 from ingestion.storage import delete_blob, save_blob
 from retrieval.access import acl_for_document
@@ -36,6 +37,10 @@ class UploadTooLarge(UploadRejected):
 
 class UploadEmpty(UploadRejected):
     pass
+
+
+class UploadUnreadable(UploadRejected):
+    """A supported type, but the bytes are not valid for it (e.g. text that is not UTF-8)."""
 
 
 class UploadUnsupported(UploadRejected):
@@ -59,9 +64,16 @@ def check_upload(*, data: bytes, filename: str) -> str:
     if not data.strip():
         raise UploadEmpty("The file is empty.")
     try:
-        return detect_type(data, filename)
+        media_type = detect_type(data, filename)
     except UnsupportedType as exc:
         raise UploadUnsupported(str(exc)) from exc
+    if media_type.startswith("text/"):
+        # Cheap to know now, so say it now rather than on a failed job.
+        try:
+            decode_text(data)
+        except ParseError as exc:
+            raise UploadUnreadable(str(exc)) from exc
+    return media_type
 
 
 def upload_document(
