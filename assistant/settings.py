@@ -440,6 +440,9 @@ RETRIEVAL_EXACT_SCAN_MAX_ROWS = env_int("RETRIEVAL_EXACT_SCAN_MAX_ROWS", 20000, 
 RETRIEVAL_DEDUPE_SIMILARITY = env_float("RETRIEVAL_DEDUPE_SIMILARITY", 0.97)
 # At most this many results from one document (0 = no limit).
 RETRIEVAL_MAX_PER_DOCUMENT = env_int("RETRIEVAL_MAX_PER_DOCUMENT", 0, minimum=0)
+# search() reads as this database role, under the chunk table's row-level security policy (migration
+# retrieval 0004). Empty: read as the connection's own role (a superuser or the table owner bypasses RLS).
+RETRIEVAL_SEARCH_ROLE = env_str("RETRIEVAL_SEARCH_ROLE", "docent_search") or ""
 
 
 # --- ingestion (ingestion/) ------------------------------------------------------------------------------

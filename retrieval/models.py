@@ -7,6 +7,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models import F, Func
 from pgvector.django import HnswIndex, VectorField
 
 # ACL keys: "public", "group:<group id>", "user:<user id>". A user may read a chunk when the chunk's ACL
@@ -32,6 +33,13 @@ class Chunk(models.Model):
         output_field=SearchVectorField(),
         db_persist=True,
     )
+    # BM25's document length: the number of indexed tokens (stop words removed), from the same text search
+    # configuration as ``search_vector``. retrieval_lexeme_count() is an IMMUTABLE SQL function (migration 0003).
+    lexeme_count = models.GeneratedField(
+        expression=Func(F("text"), function="retrieval_lexeme_count", output_field=models.IntegerField()),
+        output_field=models.IntegerField(),
+        db_persist=True,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -53,3 +61,32 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"chunk {self.pk} of version {self.version_id}"
+
+
+class TermStat(models.Model):
+    """Corpus-wide document frequency of one lexeme: how many chunks contain it (BM25's idf).
+
+    Kept in step with the chunk table by statement-level triggers (migration 0003) in the same transaction as
+    the chunk writes, so that every path that adds or removes chunks (``retrieval.services``, or a cascade from
+    a deleted document) updates it.
+    """
+
+    lexeme = models.TextField(primary_key=True)
+    df = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.lexeme}: {self.df}"
+
+
+class CorpusStat(models.Model):
+    """The one row of corpus totals BM25 needs: chunk count and total length (for the average length)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    chunk_count = models.BigIntegerField(default=0)
+    total_length = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="corpus_stat_single_row")]
+
+    def __str__(self) -> str:
+        return f"{self.chunk_count} chunks, {self.total_length} tokens"

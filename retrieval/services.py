@@ -1,14 +1,42 @@
-"""Writes to the chunk table. Ingestion calls these; nothing else writes chunks."""
+"""Writes to the chunk table. Ingestion calls these; nothing else writes chunks.
+
+Corpus statistics for BM25 (``TermStat``, ``CorpusStat``) are kept in step by database triggers in the same
+transaction as these writes (see migration 0003), so they need no call here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+import numpy as np
+from django.db import connection, transaction
+from django.utils import timezone
+from pgvector.psycopg.vector import register_vector_info
+from psycopg.types import TypeInfo
+from psycopg.types.json import Jsonb
 
 from retrieval.models import Chunk
+
+# The binary COPY column list and the Postgres type of each column, in order. Binary COPY skips text parsing
+# of the 384 floats per row, which is most of the cost of writing a chunk.
+_COPY_COLUMNS = (
+    ("document_id", "int8"),
+    ("version_id", "int8"),
+    ("ordinal", "int4"),
+    ("text", "text"),
+    ("locator", "jsonb"),
+    ("acl", "varchar[]"),
+    ("embedding", "vector"),
+    ("embedding_model", "varchar"),
+    ("chunker_version", "varchar"),
+    ("token_count", "int4"),
+    ("created_at", "timestamptz"),
+)
+_COPY_SQL = (
+    f"COPY {Chunk._meta.db_table} ({', '.join(name for name, _ in _COPY_COLUMNS)}) FROM STDIN WITH (FORMAT BINARY)"
+)
 
 
 @dataclass(frozen=True)
@@ -17,6 +45,58 @@ class NewChunk:
     embedding: Sequence[float]
     token_count: int
     locator: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """One row for :func:`copy_chunk_rows`: a chunk with its document, version and ACL resolved."""
+
+    document_id: int
+    version_id: int
+    ordinal: int
+    text: str
+    embedding: Sequence[float] | np.ndarray
+    acl: list[str]
+    embedding_model: str
+    chunker_version: str
+    token_count: int = 0
+    locator: dict[str, Any] = field(default_factory=dict)
+
+
+def copy_chunk_rows(*, rows: Iterable[ChunkRow]) -> int:
+    """Insert chunk rows with one binary ``COPY`` on the current connection and transaction.
+
+    Guarantees nothing about replacing: callers that need the one-transaction replace semantics use
+    :func:`replace_document_chunks`. The statistics triggers fire once for the whole COPY.
+    """
+    now = timezone.now()
+    count = 0
+    connection.ensure_connection()
+    with connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor
+        # Register the vector dumper on this cursor only, so no other code on the connection changes how it
+        # reads vectors.
+        register_vector_info(cursor, TypeInfo.fetch(cursor.connection, "vector"))
+        with cursor.copy(_COPY_SQL) as copy:
+            copy.set_types([type_name for _, type_name in _COPY_COLUMNS])
+            for row in rows:
+                copy.write_row(
+                    (
+                        row.document_id,
+                        row.version_id,
+                        row.ordinal,
+                        row.text,
+                        Jsonb(row.locator),
+                        row.acl,
+                        np.asarray(row.embedding, dtype=np.float32),
+                        row.embedding_model,
+                        row.chunker_version,
+                        row.token_count,
+                        now,
+                    )
+                )
+                count += 1
+    return count
 
 
 @transaction.atomic
@@ -32,29 +112,48 @@ def replace_document_chunks(
     """Make ``chunks`` the document's only chunks, in one transaction.
 
     Readers see either the old version's chunks or the new ones, never none and never both; re-running it
-    for the same version replaces rather than duplicates.
+    for the same version replaces rather than duplicates. The rows are written with one binary COPY, and the
+    BM25 statistics move with them in the same transaction.
     """
     Chunk.objects.filter(document_id=document_id).delete()
-    rows = [
-        Chunk(
-            document_id=document_id,
-            version_id=version_id,
-            ordinal=ordinal,
-            text=chunk.text,
-            locator=chunk.locator,
-            acl=acl,
-            embedding=list(chunk.embedding),
-            embedding_model=embedding_model,
-            chunker_version=chunker_version,
-            token_count=chunk.token_count,
+    return copy_chunk_rows(
+        rows=(
+            ChunkRow(
+                document_id=document_id,
+                version_id=version_id,
+                ordinal=ordinal,
+                text=chunk.text,
+                embedding=chunk.embedding,
+                acl=acl,
+                embedding_model=embedding_model,
+                chunker_version=chunker_version,
+                token_count=chunk.token_count,
+                locator=chunk.locator,
+            )
+            for ordinal, chunk in enumerate(chunks)
         )
-        for ordinal, chunk in enumerate(chunks)
-    ]
-    Chunk.objects.bulk_create(rows, batch_size=500)
-    return len(rows)
+    )
 
 
 def set_document_acl(*, document_id: int, acl: list[str]) -> int:
     """Update the ACL of every chunk of a document (no re-embedding). Call inside the access change's
-    transaction so that the document and its chunks never disagree."""
+    transaction so that the document and its chunks never disagree; the next search sees the new ACL."""
     return Chunk.objects.filter(document_id=document_id).update(acl=acl)
+
+
+@transaction.atomic
+def rebuild_term_stats() -> None:
+    """Recompute the BM25 corpus statistics from the chunk table, e.g. after restoring chunks from a dump
+    taken without triggers. Takes the same lock as every chunk writer first, so it never races one."""
+    with connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE retrieval_chunk IN SHARE MODE")
+        cursor.execute("DELETE FROM retrieval_termstat")
+        cursor.execute("DELETE FROM retrieval_corpusstat")
+        cursor.execute(
+            "INSERT INTO retrieval_corpusstat (id, chunk_count, total_length) "
+            "SELECT 1, count(*), coalesce(sum(lexeme_count), 0) FROM retrieval_chunk"
+        )
+        cursor.execute(
+            "INSERT INTO retrieval_termstat (lexeme, df) SELECT u.lexeme, count(*) "
+            "FROM retrieval_chunk, unnest(retrieval_chunk.search_vector) AS u GROUP BY u.lexeme"
+        )

@@ -1,0 +1,265 @@
+"""Latency and recall of permission-aware search on synthetic chunks.
+
+    manage.py bench_retrieval --chunks 100000 [--queries 100] [--keep]
+
+Builds its own database (``--database``, default ``docent_bench``; dropped afterwards unless ``--keep``, and
+reused when it already holds ``--chunks`` rows): synthetic unit vectors (a mixture of Gaussian clusters, so
+that neighbourhoods exist) and synthetic text, written with binary COPY through ``retrieval.services``. Three
+users read 100%, 10% and 1% of the chunks. For each it measures, under the same ACL predicate:
+
+- the dense SQL alone by both paths: exact scan of the permitted rows, and HNSW with iterative scan; recall@10
+  of HNSW against the exact result, and the speed-up of HNSW over the exact scan;
+- ``search_for_acl_keys`` (all SQL of a hybrid search, the dense path chosen by permitted-set size);
+- ``search()`` end to end, query embedding with the real model included, and the embedding alone.
+
+Writes ``bench/results/retrieval_latency.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import connection, transaction
+
+from retrieval.embeddings import get_embedder
+from retrieval.models import Chunk
+from retrieval.search import (
+    SearchParams,
+    dense_candidates,
+    enter_search_context,
+    permitted_chunk_count,
+    search,
+    search_for_acl_keys,
+)
+from retrieval.services import ChunkRow, copy_chunk_rows
+
+RESULTS_PATH = Path(settings.BASE_DIR) / "bench" / "results" / "retrieval_latency.json"
+CHUNKS_PER_DOCUMENT = 100
+SELECTIVITIES = {"all": 1, "10%": 10, "1%": 100}
+SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "de", "po", "qua", "zen", "bri", "sto", "fla"]
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+
+    def at(fraction: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000, 2)
+
+    return {
+        "p50_ms": at(0.50),
+        "p95_ms": at(0.95),
+        "p99_ms": at(0.99),
+        "mean_ms": round(statistics.mean(ordered) * 1000, 2),
+    }
+
+
+def timed(function: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = function()
+    return time.perf_counter() - started, result
+
+
+class Command(BaseCommand):
+    help = "Benchmark search latency and HNSW recall under ACL filters on synthetic chunks."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--chunks", type=int, default=100_000)
+        parser.add_argument("--queries", type=int, default=100)
+        parser.add_argument("--database", default="docent_bench")
+        parser.add_argument("--keep", action="store_true", help="Keep the benchmark database for another run")
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--output", default=str(RESULTS_PATH))
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        rng = np.random.default_rng(options["seed"])
+        test_settings = connection.settings_dict.setdefault("TEST", {})
+        test_settings.update({"NAME": options["database"], "CHARSET": None, "COLLATION": None, "TEMPLATE": None})
+        connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=True)
+        self.stdout.write(f"using database {connection.settings_dict['NAME']}")
+        try:
+            report = self._run(rng, options)
+        finally:
+            if not options["keep"]:
+                connection.creation.destroy_test_db(options["database"], verbosity=0, keepdb=False)
+        output = Path(options["output"])
+        output.parent.mkdir(parents=True, exist_ok=True)
+        existing = json.loads(output.read_text()) if output.exists() else {}
+        existing[str(options["chunks"])] = report
+        output.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
+        self.stdout.write(f"wrote {output}")
+
+    # --- data ------------------------------------------------------------------------------------------
+
+    def _users(self) -> dict[str, Any]:
+        users = {}
+        for label in SELECTIVITIES:
+            group, _ = Group.objects.get_or_create(name=f"bench-{label}")
+            user, _ = get_user_model().objects.get_or_create(username=f"bench-{label}")
+            user.groups.set([group])
+            users[label] = user
+        return users
+
+    def _build(self, rng: np.random.Generator, count: int, users: dict[str, Any]) -> dict[str, Any]:
+        groups = {label: Group.objects.get(name=f"bench-{label}").pk for label in SELECTIVITIES}
+        document_model = Chunk._meta.get_field("document").related_model
+        version_model = Chunk._meta.get_field("version").related_model
+        vocabulary = [
+            "".join(rng.choice(SYLLABLES, size=int(rng.integers(2, 4)))) + str(index) for index in range(20_000)
+        ]
+        zipf = 1.0 / np.arange(1, len(vocabulary) + 1)
+        zipf /= zipf.sum()
+        centers = rng.standard_normal((1000, settings.EMBEDDING_DIMENSIONS)).astype(np.float32)
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            # Building the graph once after loading is far faster than inserting into it row by row.
+            cursor.execute("DROP INDEX IF EXISTS chunk_embedding_hnsw")
+        documents = document_model.objects.bulk_create(  # type: ignore[attr-defined]
+            [
+                document_model(title=f"Synthetic {index}", source="bench")  # type: ignore[misc]
+                for index in range(count // CHUNKS_PER_DOCUMENT + 1)
+            ]
+        )
+        versions = version_model.objects.bulk_create(  # type: ignore[attr-defined]
+            [
+                version_model(document=document, blob_key="", sha256=f"{index:064x}", size_bytes=0)  # type: ignore[misc]
+                for index, document in enumerate(documents)
+            ]
+        )
+
+        def rows() -> Iterator[ChunkRow]:
+            for start in range(0, count, 10_000):
+                size = min(10_000, count - start)
+                assignment = rng.integers(0, len(centers), size=size)
+                vectors = centers[assignment] + 0.6 * rng.standard_normal((size, settings.EMBEDDING_DIMENSIONS)).astype(
+                    np.float32
+                )
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                words = rng.choice(len(vocabulary), size=(size, 60), p=zipf)
+                for offset in range(size):
+                    index = start + offset
+                    acl = [f"group:{groups['all']}"]
+                    if index % 10 == 0:
+                        acl.append(f"group:{groups['10%']}")
+                    if index % 100 == 0:
+                        acl.append(f"group:{groups['1%']}")
+                    document_index = index // CHUNKS_PER_DOCUMENT
+                    yield ChunkRow(
+                        document_id=documents[document_index].pk,
+                        version_id=versions[document_index].pk,
+                        ordinal=index % CHUNKS_PER_DOCUMENT,
+                        text=" ".join(vocabulary[word] for word in words[offset]),
+                        embedding=vectors[offset],
+                        acl=acl,
+                        embedding_model="synthetic",
+                        chunker_version="synthetic",
+                    )
+
+        with transaction.atomic():
+            copy_chunk_rows(rows=rows())
+        loaded = time.perf_counter() - started
+        self.stdout.write(f"copied {count} chunks in {loaded:.0f} s; building the HNSW index...")
+        with connection.cursor() as cursor:
+            cursor.execute("SET maintenance_work_mem = '1GB'")
+            cursor.execute(
+                "CREATE INDEX chunk_embedding_hnsw ON retrieval_chunk "
+                "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+            )
+            cursor.execute("ANALYZE retrieval_chunk")
+        built = time.perf_counter() - started - loaded
+        self.stdout.write(f"index built in {built:.0f} s")
+        np.save(self._centers_path(), centers)
+        return {"copy_seconds": round(loaded, 1), "index_seconds": round(built, 1)}
+
+    def _centers_path(self) -> Path:
+        return Path(settings.VAR_DIR) / f"bench_centers_{connection.settings_dict['NAME']}.npy"
+
+    # --- measurements -----------------------------------------------------------------------------------
+
+    def _run(self, rng: np.random.Generator, options: dict[str, Any]) -> dict[str, Any]:
+        count = options["chunks"]
+        users = self._users()
+        existing = Chunk.objects.count()
+        build: dict[str, Any] = {"reused": True}
+        if existing != count or not self._centers_path().exists():
+            Chunk.objects.all().delete()
+            build = self._build(rng, count, users)
+        centers = np.load(self._centers_path())
+        queries = centers[rng.integers(0, len(centers), size=options["queries"])]
+        queries = queries + 0.6 * rng.standard_normal(queries.shape).astype(np.float32)
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+        texts = [" ".join(rng.choice(SYLLABLES, size=3)) for _ in range(options["queries"])]
+        params = SearchParams.from_settings()
+        top10 = params.with_changes(dense_pool=10)
+        embedder = get_embedder()
+        embedder.embed_query("warm up the model")
+        report: dict[str, Any] = {
+            "chunks": count,
+            "queries": options["queries"],
+            "build": build,
+            "params": {key: value for key, value in params.__dict__.items()},
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "filters": {},
+        }
+        embed_times = [timed(lambda text=text: embedder.embed_query(text))[0] for text in texts]
+        report["query_embedding"] = percentiles(embed_times)
+        for label, every in SELECTIVITIES.items():
+            user = users[label]
+            keys = ["public", f"user:{user.pk}", *(f"group:{pk}" for pk in user.groups.values_list("pk", flat=True))]
+            measured: dict[str, Any] = {"permitted_fraction": 1 / every}
+            with connection.cursor() as cursor:
+                measured["permitted_chunks"] = permitted_chunk_count(cursor, keys, None, count + 1)
+            exact_times, hnsw_times, recalls = [], [], []
+            for vector in queries:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    enter_search_context(cursor, keys, top10)
+                    seconds, exact = timed(
+                        lambda v=vector, c=cursor, a=keys: dense_candidates(c, a, v, None, top10, "exact")
+                    )
+                    exact_times.append(seconds)
+                with transaction.atomic(), connection.cursor() as cursor:
+                    enter_search_context(cursor, keys, top10)
+                    seconds, approximate = timed(
+                        lambda v=vector, c=cursor, a=keys: dense_candidates(c, a, v, None, top10, "hnsw")
+                    )
+                    hnsw_times.append(seconds)
+                recalls.append(len(set(exact) & set(approximate)) / max(len(exact), 1))
+            measured["dense_exact_scan"] = percentiles(exact_times)
+            measured["dense_hnsw"] = percentiles(hnsw_times)
+            measured["hnsw_recall_at_10"] = round(statistics.mean(recalls), 4)
+            measured["hnsw_speedup_over_exact_p50"] = round(
+                measured["dense_exact_scan"]["p50_ms"] / max(measured["dense_hnsw"]["p50_ms"], 0.001), 1
+            )
+            sql_times, paths = [], set()
+            for vector, text in zip(queries, texts, strict=True):
+                seconds, results = timed(
+                    lambda v=vector, t=text, a=keys: search_for_acl_keys(acl_keys=a, query=t, query_vector=v, k=10)
+                )
+                sql_times.append(seconds)
+                paths.add(results.dense_path)
+            measured["search_sql_hybrid"] = percentiles(sql_times)
+            measured["chosen_dense_path"] = sorted(paths)
+            end_to_end = [timed(lambda t=text, u=user: search(user=u, query=t, k=10))[0] for text in texts]
+            measured["search_end_to_end"] = percentiles(end_to_end)
+            report["filters"][label] = measured
+            self.stdout.write(
+                f"{label:>4} permitted {measured['permitted_chunks']:>8}  "
+                f"exact p50 {measured['dense_exact_scan']['p50_ms']:7.2f} ms  "
+                f"hnsw p50 {measured['dense_hnsw']['p50_ms']:6.2f} p95 {measured['dense_hnsw']['p95_ms']:6.2f} ms  "
+                f"recall@10 {measured['hnsw_recall_at_10']:.3f}  speed-up {measured['hnsw_speedup_over_exact_p50']}x  "
+                f"hybrid SQL p95 {measured['search_sql_hybrid']['p95_ms']:.1f} ms ({'/'.join(sorted(paths))})  "
+                f"end-to-end p95 {measured['search_end_to_end']['p95_ms']:.1f} ms"
+            )
+        self.stdout.write(f"query embedding alone: {report['query_embedding']}")
+        return report
