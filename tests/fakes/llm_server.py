@@ -51,7 +51,10 @@ class RecordedRequest:
 
 @dataclass
 class _State:
-    script: deque[Behaviour] = field(default_factory=deque)
+    # Behaviours for any request, and for requests of one API only ("openai" or "anthropic").
+    scripts: dict[str, deque[Behaviour]] = field(
+        default_factory=lambda: {"any": deque(), "openai": deque(), "anthropic": deque()}
+    )
     default: Behaviour = field(default_factory=Behaviour)
     requests: list[RecordedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -118,7 +121,9 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             headers = {name.lower(): value for name, value in self.headers.items()}
             state.requests.append(RecordedRequest(self.path, body, headers, time.monotonic()))
-            behaviour = state.script.popleft() if state.script else state.default
+            api = "anthropic" if self.path.rstrip("/").endswith("/messages") else "openai"
+            queue = state.scripts[api] or state.scripts["any"]
+            behaviour = queue.popleft() if queue else state.default
         if behaviour.delay:
             time.sleep(behaviour.delay)
         if self.path.rstrip("/").endswith("/chat/completions"):
@@ -288,10 +293,11 @@ class FakeLLMServer:
         with self._server.state.lock:
             return list(self._server.state.requests)
 
-    def script(self, *behaviours: Behaviour) -> None:
-        """Queue behaviours for the next requests (afterwards: the default)."""
+    def script(self, *behaviours: Behaviour, api: str = "any") -> None:
+        """Queue behaviours for the next requests (of one API only, if ``api`` is "openai" or "anthropic");
+        once used up, requests get the default."""
         with self._server.state.lock:
-            self._server.state.script.extend(behaviours)
+            self._server.state.scripts[api].extend(behaviours)
 
     def set_default(self, behaviour: Behaviour) -> None:
         with self._server.state.lock:
@@ -299,7 +305,8 @@ class FakeLLMServer:
 
     def reset(self) -> None:
         with self._server.state.lock:
-            self._server.state.script.clear()
+            for queue in self._server.state.scripts.values():
+                queue.clear()
             self._server.state.requests.clear()
             self._server.state.default = Behaviour()
 

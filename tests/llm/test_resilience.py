@@ -26,7 +26,7 @@ def _rows() -> list[tuple[str, str, str, bool]]:
 
 
 @pytest.fixture
-def two_deployments(fake_llm, settings):  # type: ignore[no-untyped-def]
+def two_deployments(fake_llm, settings):
     settings.LLM_MAX_RETRIES = 2
     configure_route(name="chat", chain=[openai_spec(fake_llm), anthropic_spec(fake_llm)])
     return fake_llm
@@ -150,7 +150,7 @@ def test_malformed_first_chunk_falls_back_and_malformed_later_chunk_ends_with_a_
     assert done is not None and done.error_class == "stream_interrupted" and text.startswith("Employees receive")
 
 
-async def _first_done():  # type: ignore[no-untyped-def]
+async def _first_done():
     from assistant.llm.gateway import stream_completion
     from assistant.llm.types import DoneEvent
 
