@@ -96,8 +96,11 @@ class LiveServer:
 
 
 @pytest.fixture
-def asgi_server(transactional_db: None, tmp_path: Path) -> Iterator[LiveServer]:
-    """Docent under uvicorn (ASGI, so answers really stream) on a free port, on this test's database."""
+def asgi_server(transactional_db: None, django_db_serialized_rollback: None, tmp_path: Path) -> Iterator[LiveServer]:
+    """Docent under uvicorn (ASGI, so answers really stream) on a free port, on this test's database.
+
+    The data is committed (the server is another process); serialized rollback restores the rows the
+    migrations seed (the production prompt, the gateway's routes) after the flush that ends the test."""
     port = free_port()
     log = tmp_path / "uvicorn.log"
     command = [
@@ -112,8 +115,8 @@ def asgi_server(transactional_db: None, tmp_path: Path) -> Iterator[LiveServer]:
         if proc.poll() is not None:
             raise AssertionError(f"uvicorn exited: {log.read_text()}")
         try:
-            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{url}/healthz", timeout=5).status_code == 200
+        except requests.RequestException:
             return False
 
     try:
@@ -121,3 +124,4 @@ def asgi_server(transactional_db: None, tmp_path: Path) -> Iterator[LiveServer]:
         yield LiveServer(url=url, log=log)
     finally:
         stop_process(proc)
+        print(f"--- uvicorn log ---\n{log.read_text()}")  # shown by pytest when the test fails
