@@ -85,7 +85,11 @@ async def _record(call: _Call, deployment: DeploymentConfig, **fields: object) -
 
 def _wait(state: RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None
-    backoff = wait_exponential_jitter(initial=settings.LLM_RETRY_BASE_SECONDS, max=settings.LLM_RETRY_MAX_WAIT_SECONDS)
+    backoff = wait_exponential_jitter(
+        multiplier=settings.LLM_RETRY_BASE_SECONDS,
+        max=settings.LLM_RETRY_MAX_WAIT_SECONDS,
+        jitter=settings.LLM_RETRY_BASE_SECONDS,
+    )
     if isinstance(exc, errors.GatewayError) and exc.retry_after is not None:
         return exc.retry_after
     return float(backoff(state))
@@ -173,10 +177,15 @@ async def _reserve(call: _Call, deployment: DeploymentConfig) -> Reservation | N
     reservation, refusal = await budgets.reserve(call.budgets, cost_usd=worst_cost, tokens=worst_in + worst_out)
     if refusal is None:
         return reservation
-    if await budgets.claim_alert(refusal.budget, refusal.period_key, 100):
-        await sync_to_async(record_budget_alert)(
-            budget_id=refusal.budget.id, period_key=refusal.period_key, threshold_percent=100, used=refusal.budget.limit
-        )
+    # Exhausted counts as 100% used (settled plus in flight): every threshold not yet reported fires now.
+    for threshold in budgets.crossed_thresholds(refusal.budget, refusal.budget.limit):
+        if await budgets.claim_alert(refusal.budget, refusal.period_key, threshold):
+            await sync_to_async(record_budget_alert)(
+                budget_id=refusal.budget.id,
+                period_key=refusal.period_key,
+                threshold_percent=threshold,
+                used=refusal.budget.limit,
+            )
     await _record(
         call, deployment, attempt=call.attempt + 1, outcome=LLMCall.Outcome.SKIPPED, error_class="budget_exhausted"
     )

@@ -30,7 +30,7 @@ def anthropic_spec(fake: FakeLLMServer, name: str = "claude-backup", **extra: An
     fields: dict[str, Any] = {
         "name": name,
         "provider": "anthropic",
-        "model_id": "claude-3-5-haiku-20241022",
+        "model_id": "claude-haiku-4-5-20251001",
         "base_url": fake.anthropic_base_url,
         "input_per_million_usd": Decimal("0.80"),
         "output_per_million_usd": Decimal("4.00"),

@@ -41,7 +41,7 @@ def _anthropic(fake: FakeLLMServer, name: str = "claude-primary") -> DeploymentS
     return DeploymentSpec(
         name=name,
         provider="anthropic",
-        model_id="claude-3-5-haiku-20241022",
+        model_id="claude-haiku-4-5-20251001",
         base_url=fake.anthropic_base_url,
         api_key_env="DOCENT_TEST_ANTHROPIC_KEY",
         input_per_million_usd=Decimal("0.80"),
