@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 
 from accounts.models import User
+from ingestion.models import IngestionJob
+from ingestion.services import Access, ingest_file
 
 
 @dataclass(frozen=True)
@@ -46,3 +49,50 @@ def load_demo_users(*, password: str) -> list[User]:
         user.groups.set([Group.objects.get_or_create(name=name)[0] for name in demo.groups])
         users.append(user)
     return users
+
+
+# --- demo documents (demo/corpus): a small company corpus with real access rules -------------------------
+
+DEMO_CORPUS_DIR = Path(settings.BASE_DIR) / "demo" / "corpus"
+
+
+@dataclass(frozen=True)
+class DemoDocument:
+    filename: str
+    groups: tuple[str, ...] = ()
+    public: bool = False
+
+
+DEMO_DOCUMENTS = (
+    DemoDocument("handbook-welcome.md", public=True),
+    DemoDocument("pto-policy.md", public=True),
+    DemoDocument("expense-policy.html", public=True),
+    DemoDocument("security-basics.txt", public=True),
+    DemoDocument("holidays-2026.csv", public=True),
+    DemoDocument("benefits-overview.pdf", public=True),
+    DemoDocument("deploy-runbook.md", groups=("engineering",)),
+    DemoDocument("architecture-overview.html", groups=("engineering",)),
+    DemoDocument("incident-response.docx", groups=("engineering",)),
+    DemoDocument("sales-playbook.md", groups=("sales",)),
+    # Nobody among the demo users is in "hr": everyone can check that it never shows up.
+    DemoDocument("salary-bands.md", groups=("hr",)),
+)
+
+
+def load_demo_documents() -> list[IngestionJob]:
+    """Queue the demo corpus for ingestion with its access rules. Idempotent: documents are keyed by path,
+    unchanged files are not re-ingested, and access is reset to the rules above. A worker does the work."""
+    if not settings.DEV_MODE:
+        raise DemoDataRefused("Demo data is only loaded with DOCENT_DEV=1.")
+    owner = User.objects.filter(username="admin").first()
+    jobs = []
+    for demo in DEMO_DOCUMENTS:
+        group_ids = tuple(Group.objects.get_or_create(name=name)[0].pk for name in demo.groups)
+        jobs.append(
+            ingest_file(
+                path=DEMO_CORPUS_DIR / demo.filename,
+                access=Access(is_public=demo.public, group_ids=group_ids),
+                owner=owner,
+            )
+        )
+    return jobs

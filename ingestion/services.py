@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -137,6 +138,28 @@ def add_document_version(*, document: Document, data: bytes, filename: str) -> I
         delete_blob(key)
         raise
     return job
+
+
+def ingest_file(*, path: Path, access: Access, owner: User | None) -> IngestionJob:
+    """Queue a file from disk, keyed by its absolute path (``Document.source``): a new file makes a
+    document, a changed one a new version, an unchanged one nothing new (its existing job is returned).
+    Access is applied to an existing document too, so re-running with other access rules updates it."""
+    source = str(path.resolve())
+    data = path.read_bytes()
+    existing = Document.objects.filter(source=source).first()
+    if existing is None:
+        return upload_document(data=data, filename=path.name, owner=owner, access=access, source=source)
+    current = Access(
+        is_public=existing.is_public,
+        group_ids=tuple(sorted(existing.groups.values_list("id", flat=True))),
+        user_ids=tuple(sorted(existing.users.values_list("id", flat=True))),
+    )
+    wanted = Access(
+        is_public=access.is_public, group_ids=tuple(sorted(access.group_ids)), user_ids=tuple(sorted(access.user_ids))
+    )
+    if current != wanted:
+        set_document_access(document=existing, access=wanted)
+    return add_document_version(document=existing, data=data, filename=path.name)
 
 
 def _create_version_and_job(

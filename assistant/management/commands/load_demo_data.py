@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from assistant.demo import DEMO_USERS, DemoDataRefused, load_demo_users
+from assistant.demo import DEMO_DOCUMENTS, DEMO_USERS, DemoDataRefused, load_demo_documents, load_demo_users
 
 
 class Command(BaseCommand):
@@ -17,9 +17,11 @@ class Command(BaseCommand):
         password = settings.DEMO_PASSWORD
         try:
             load_demo_users(password=password)
+            load_demo_documents()
         except DemoDataRefused as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"Demo sign-ins (password for all: {password}):")
         for demo in DEMO_USERS:
             groups = ", ".join(demo.groups) or "-"
             self.stdout.write(f"  {demo.username:<8} groups: {groups:<12} {demo.description}")
+        self.stdout.write(f"Demo documents: {len(DEMO_DOCUMENTS)} queued for ingestion (demo/corpus).")
