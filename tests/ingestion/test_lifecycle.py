@@ -44,7 +44,8 @@ def test_demo_corpus_loads_idempotently_with_its_access_rules():
         assert set(chunk.acl) & set(acl_keys_for_user(users["alice"]))
         assert not set(chunk.acl) & set(acl_keys_for_user(users["charlie"]))
     assert all("public" in c.acl for c in Chunk.objects.filter(document=handbook))
-    pdf_pages = {c.locator.get("page") for c in Chunk.objects.filter(document__source__endswith="benefits-overview.pdf")}
+    pdf_chunks = Chunk.objects.filter(document__source__endswith="benefits-overview.pdf")
+    pdf_pages = {c.locator.get("page") for c in pdf_chunks}
     assert pdf_pages == {1, 2, 3, 4}
 
 
