@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.models import User
-from accounts.services import normalize_idp_groups, sync_groups_from_idp
+from accounts.services import grant_role, normalize_idp_groups, sync_groups_from_idp
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,25 @@ def email_domain_allowed(email: str | None, allowed_domains: list[str]) -> bool:
     if not email or "@" not in email:
         return False
     return email.rsplit("@", 1)[1].lower() in allowed_domains
+
+
+def apply_idp_groups(user: User, sociallogin: SocialLogin) -> None:
+    """Sync groups and roles from the groups claim, or only grant the default role when sync is off."""
+    if not settings.SSO_GROUP_SYNC:
+        if settings.SSO_DEFAULT_ROLE:
+            grant_role(user=user, role=settings.SSO_DEFAULT_ROLE)
+        return
+    claim = sso_claims(sociallogin).get(settings.SSO_GROUPS_CLAIM)
+    result = sync_groups_from_idp(
+        user=user,
+        idp_groups=normalize_idp_groups(claim),
+        role_group_map=settings.SSO_ROLE_GROUP_MAP,
+        default_role=settings.SSO_DEFAULT_ROLE,
+    )
+    logger.info(
+        "SSO sign-in user=%s roles=%s groups_added=%d groups_removed=%d",
+        user.pk, sorted(result.roles), len(result.added), len(result.removed),
+    )  # fmt: skip
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -64,18 +83,8 @@ class AccountAdapter(DefaultAccountAdapter):
         )  # fmt: skip
         sociallogin = (signal_kwargs or {}).get("sociallogin")
         if response is None and sociallogin is not None and isinstance(user, User):
-            # Groups are synced before the session starts, so the first page already sees the new access.
-            claim = sso_claims(sociallogin).get(settings.SSO_GROUPS_CLAIM)
-            result = sync_groups_from_idp(
-                user=user,
-                idp_groups=normalize_idp_groups(claim),
-                role_group_map=settings.SSO_ROLE_GROUP_MAP,
-                default_role=settings.SSO_DEFAULT_ROLE,
-            )
-            logger.info(
-                "SSO sign-in user=%s roles=%s groups_added=%d groups_removed=%d",
-                user.pk, sorted(result.roles), len(result.added), len(result.removed),
-            )  # fmt: skip
+            # Before the session starts, so that the first page already sees the new access.
+            apply_idp_groups(user, sociallogin)
         return response
 
 

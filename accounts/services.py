@@ -130,6 +130,15 @@ def sync_groups_from_idp(
     )
 
 
+def grant_role(*, user: User, role: str) -> None:
+    """Add ``user`` to the role group (nothing else changes); used when the IdP sends no groups."""
+    group, _ = Group.objects.get_or_create(name=role)
+    user.groups.add(group)
+    if role in ADMIN_SITE_ROLES and not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+
+
 # --- sessions --------------------------------------------------------------------------------------------
 
 

@@ -564,6 +564,8 @@ if SSO_ONLY and not OIDC_ENABLED:
     raise ImproperlyConfigured("SSO_ONLY=1 needs an identity provider: set OIDC_SERVER_URL and OIDC_CLIENT_ID.")
 SSO_ALLOWED_DOMAINS = [domain.lower().lstrip("@") for domain in env_list("SSO_ALLOWED_DOMAINS")]
 SSO_GROUPS_CLAIM = env_str("SSO_GROUPS_CLAIM", "groups") or "groups"
+# Off for IdPs without a groups claim (Google Workspace): groups and roles are then managed in Docent's admin.
+SSO_GROUP_SYNC = env_bool("SSO_GROUP_SYNC", True)
 try:
     SSO_ROLE_GROUP_MAP = _parse_role_group_map(env_str("ROLE_GROUP_MAP", "") or "")
 except ValueError as _exc:

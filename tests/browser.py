@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Browser, sync_playwright
 
 CHROMIUM_PATH = "/usr/bin/chromium"
@@ -43,3 +44,6 @@ def chromium() -> Iterator[Browser]:
 def browser() -> Iterator[Browser]:
     with chromium() as launched:
         yield launched
+        # Database connections opened while Playwright runs belong to its context, not to the one pytest-django
+        # closes at the end; left open, they stop it from dropping the test database.
+        connections.close_all()

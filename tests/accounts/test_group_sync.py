@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import IdpGroup, User
 from accounts.roles import parse_role_group_map, roles_for_idp_groups
-from accounts.services import normalize_idp_groups, sync_groups_from_idp
+from accounts.services import grant_role, normalize_idp_groups, sync_groups_from_idp
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +126,12 @@ def test_role_group_map_rejects_unknown_roles() -> None:
     with pytest.raises(ValueError, match="ROLE_GROUP_MAP"):
         parse_role_group_map("superhero=capes")
     assert roles_for_idp_groups(["capes"], role_group_map=DEFAULT_MAP, default_role=None) == set()
+
+
+def test_grant_role_only_adds_the_role() -> None:
+    user = User.objects.create_user("alice")
+    user.groups.add(Group.objects.create(name="book-club"))
+    grant_role(user=user, role="auditor")
+    user.refresh_from_db()
+    assert names(user) == {"book-club", "auditor"}
+    assert user.is_staff

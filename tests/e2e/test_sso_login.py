@@ -45,6 +45,8 @@ def idp(live_server, tmp_path: Path, settings) -> Iterator[OidcProvider]:
                             "server_url": provider.issuer,
                             "scope": ["openid", "profile", "email", "groups"],
                             "oauth_pkce_enabled": True,
+                            # Claims from the ID token only: the groups must come from it.
+                            "fetch_userinfo": False,
                         },
                     }
                 ],
