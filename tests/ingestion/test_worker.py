@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def purge_ingestion_queue() -> None:
     """Leftover messages of earlier runs in this Redis database would only confuse the worker's log."""
     with app.connection_for_write() as connection:
-        connection.default_channel.queue_purge("ingestion")
+        connection.default_channel.queue_purge("ingestion")  # type: ignore[attr-defined]
 
 
 def pool_children(pid: int) -> list[int]:
@@ -49,7 +50,7 @@ def test_sigkilled_worker_child_job_is_redelivered_and_finishes_with_one_set_of_
     tmp_path, alice, engineering, media_root
 ):
     purge_ingestion_queue()
-    env = {
+    env: dict[str, Any] = {
         "MEDIA_ROOT": str(media_root),
         "INGESTION_HEARTBEAT_TIMEOUT_SECONDS": "4",
         "EMBEDDING_BACKEND": "torch",  # the real model, end to end
