@@ -15,7 +15,7 @@ from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialLogin
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AbstractUser
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -102,3 +102,13 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 request, "accounts/sso_refused.html", {"email": email, "allowed_domains": allowed}, status=403
             )
             raise ImmediateHttpResponse(page)
+
+    def authenticate_by_email(self, sociallogin: SocialLogin) -> tuple[AbstractUser, str] | None:
+        """Join an SSO identity to the local account with the same verified address, except a superuser's:
+        break-glass accounts must never be reachable through whoever holds that address at the IdP."""
+        match = super().authenticate_by_email(sociallogin)
+        if match is not None and match[0].is_superuser:
+            logger.warning("SSO sign-in refused: address belongs to a local superuser (user=%s)", match[0].pk)
+            context = {"email": match[1], "reason": "superuser"}
+            raise ImmediateHttpResponse(render(self.request, "accounts/sso_refused.html", context, status=403))
+        return match

@@ -19,6 +19,7 @@ PROVIDER_ID = "sso"
 DIRECTORY = {
     "alice": {"email": "alice@corp.example", "name": "Alice Example", "groups": ["engineering", "all-staff"]},
     "mallory": {"email": "mallory@elsewhere.example", "name": "Mallory", "groups": ["engineering"]},
+    "impostor": {"email": "root@corp.example", "name": "Not Root", "groups": ["admin"]},
 }
 
 
@@ -130,4 +131,20 @@ def test_user_outside_the_allowed_domains_is_refused_with_a_clear_page(
     # Still signed out: Docent's home sends them back to sign-in.
     page.goto(f"{live_server.url}/")
     expect(page.get_by_role("heading", name="Sign in to Docent")).to_be_visible()
+    context.close()
+
+
+def test_sso_cannot_sign_into_a_local_superuser_with_the_same_address(
+    idp: OidcProvider, live_server, browser: Browser
+) -> None:
+    root = User.objects.create_superuser("root", email="root@corp.example", password="break-glass-password-123")
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in_with_sso(page, live_server.url, "impostor")
+    expect(page.get_by_role("heading", name="Sign-in refused")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("belongs to a local administrator account")
+    page.goto(f"{live_server.url}/accounts/tokens/")
+    expect(page.get_by_role("heading", name="Sign in to Docent")).to_be_visible()
+    assert not root.socialaccount_set.exists()
+    assert User.objects.filter(email="root@corp.example").count() == 1
     context.close()
