@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth.models import Group
 from playwright.sync_api import Browser, Page, expect
 
@@ -145,6 +146,6 @@ def test_sso_cannot_sign_into_a_local_superuser_with_the_same_address(
     expect(page.get_by_role("alert")).to_contain_text("belongs to a local administrator account")
     page.goto(f"{live_server.url}/accounts/tokens/")
     expect(page.get_by_role("heading", name="Sign in to Docent")).to_be_visible()
-    assert not root.socialaccount_set.exists()
+    assert not SocialAccount.objects.filter(user=root).exists()
     assert User.objects.filter(email="root@corp.example").count() == 1
     context.close()
