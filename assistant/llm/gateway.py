@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -194,22 +195,27 @@ async def _reserve(call: _Call, deployment: DeploymentConfig) -> Reservation | N
 
 async def _run(call: _Call, deployment: DeploymentConfig) -> AsyncGenerator[StreamEvent, None]:
     """Answer with one deployment. Raises a ``GatewayError`` only before the first token; after it, a
-    failure ends the answer with a note instead."""
+    failure ends the answer with a note instead.
+
+    The bookkeeping (usage row, breaker, budget settlement) runs after the ``DoneEvent`` has been handed
+    over, so the user is not kept waiting for it; it runs in ``finally`` so a caller that stops early (stop
+    button, closed tab) is accounted for as well."""
     reservation = await _reserve(call, deployment)
-    settled = False
+    opened: _Opened | None = None
+    interrupted: errors.GatewayError | None = None
+    cost = Decimal(0)
     try:
         retrying = AsyncRetrying(stop=_stop, wait=_wait, retry=retry_if_exception(_retryable), reraise=True)
-        opened: _Opened = await retrying(_open, call, deployment)
-        interrupted: errors.GatewayError | None = None
-        outcome = LLMCall.Outcome.OK
+        attempt: _Opened = await retrying(_open, call, deployment)
+        opened = attempt
         try:
-            if opened.first is not None:
-                opened.texts.append(opened.first)
-                yield TokenEvent(opened.first)
+            if attempt.first is not None:
+                attempt.texts.append(attempt.first)
+                yield TokenEvent(attempt.first)
             while True:
-                async with asyncio.timeout_at(opened.deadline):
-                    delta = await anext(opened.deltas)
-                opened.texts.append(delta)
+                async with asyncio.timeout_at(attempt.deadline):
+                    delta = await anext(attempt.deltas)
+                attempt.texts.append(delta)
                 yield TokenEvent(delta)
         except StopAsyncIteration:
             pass
@@ -218,37 +224,11 @@ async def _run(call: _Call, deployment: DeploymentConfig) -> AsyncGenerator[Stre
         except errors.GatewayError as exc:
             interrupted = exc if isinstance(exc, errors.ContentFiltered) else errors.StreamInterrupted(str(exc))
         except (GeneratorExit, asyncio.CancelledError):
-            # The caller went away (stop button, closed tab): account for what was generated, then stop.
-            outcome, interrupted = LLMCall.Outcome.PARTIAL, errors.GatewayError("cancelled")
+            interrupted = errors.GatewayError("cancelled by the caller")
             interrupted.error_class = "cancelled"
             raise
-        finally:
-            usage = opened.usage
-            if not usage.reported:
-                usage.input_tokens = usage.input_tokens or sum(
-                    estimate_tokens(m.content) for m in call.request.messages
-                )
-                usage.output_tokens = max(usage.output_tokens, estimate_tokens("".join(opened.texts)))
-            if interrupted is not None:
-                outcome = LLMCall.Outcome.PARTIAL
-            cost = cost_usd(deployment, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
-            await opened.deltas.aclose()
-            await _record(
-                call,
-                deployment,
-                attempt=opened.attempt,
-                outcome=outcome,
-                error_class=interrupted.error_class if interrupted else "",
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cost_usd=cost,
-                latency_ms=_ms(time.perf_counter() - opened.started),
-                ttft_ms=_ms(opened.ttft),
-            )
-            if deployment.provider != Provider.EXTRACTIVE:
-                await breaker.record(deployment.name, success=interrupted is None or not interrupted.breaker)
-            await _settle(call, reservation, cost=cost, tokens=usage.input_tokens + usage.output_tokens)
-            settled = True
+        usage = _final_usage(call, attempt)
+        cost = cost_usd(deployment, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
         if interrupted is not None:
             yield TokenEvent(f"\n\n*{interrupted.user_message}*")
         yield DoneEvent(
@@ -262,12 +242,52 @@ async def _run(call: _Call, deployment: DeploymentConfig) -> AsyncGenerator[Stre
             error_class=interrupted.error_class if interrupted else None,
         )
     finally:
-        if not settled:
-            await _settle(call, reservation, cost=Decimal(0), tokens=0)
+        await _book(call, deployment, opened, interrupted, reservation)
 
 
-def _chain(route: RouteConfig, *, killed: bool) -> list[DeploymentConfig]:
-    return [replace(EXTRACTIVE_DEPLOYMENT, route=route.name)] if killed or not route.chain else list(route.chain)
+def _final_usage(call: _Call, opened: _Opened) -> Usage:
+    """The provider's usage, or an estimate when the stream ended before the provider reported it."""
+    usage = opened.usage
+    if not usage.reported:
+        usage.input_tokens = usage.input_tokens or sum(estimate_tokens(m.content) for m in call.request.messages)
+        usage.output_tokens = max(usage.output_tokens, estimate_tokens("".join(opened.texts)))
+    return usage
+
+
+async def _book(
+    call: _Call,
+    deployment: DeploymentConfig,
+    opened: _Opened | None,
+    interrupted: errors.GatewayError | None,
+    reservation: Reservation | None,
+) -> None:
+    """After an attempt that produced an answer: usage row, breaker report and budget settlement (all
+    three at once). Without one (it failed before the first token, already recorded): release the
+    reservation."""
+    if opened is None:
+        await _settle(call, reservation, cost=Decimal(0), tokens=0)
+        return
+    await opened.deltas.aclose()
+    usage = _final_usage(call, opened)
+    cost = cost_usd(deployment, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+    work: list[Coroutine[Any, Any, object]] = [
+        _record(
+            call,
+            deployment,
+            attempt=opened.attempt,
+            outcome=LLMCall.Outcome.PARTIAL if interrupted else LLMCall.Outcome.OK,
+            error_class=interrupted.error_class if interrupted else "",
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=cost,
+            latency_ms=_ms(time.perf_counter() - opened.started),
+            ttft_ms=_ms(opened.ttft),
+        ),
+        _settle(call, reservation, cost=cost, tokens=usage.input_tokens + usage.output_tokens),
+    ]
+    if deployment.provider != Provider.EXTRACTIVE:
+        work.append(breaker.record(deployment.name, success=interrupted is None or not interrupted.breaker))
+    await asyncio.gather(*work)
 
 
 async def _events(request: CompletionRequest, *, streaming: bool) -> AsyncGenerator[StreamEvent, None]:
