@@ -25,6 +25,8 @@ from accounts.services import create_api_token, log_out_everywhere, revoke_api_t
 
 logger = logging.getLogger(__name__)
 
+BREAK_GLASS_SESSION_KEY = "docent_break_glass"
+
 
 class DocentLoginView(LoginView):
     """allauth's sign-in page. In SSO-only mode it shows only the SSO button and refuses password posts."""
@@ -64,6 +66,9 @@ class BreakGlassLoginView(LoginView):
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
         user = form.user
+        # Marks the session, so that whatever records sign-ins (allauth's user_logged_in signal, the audit
+        # log) and the pages can tell a break-glass session apart.
+        self.request.session[BREAK_GLASS_SESSION_KEY] = True
         logger.warning(
             "Break-glass sign-in user=%s username=%s ip=%s",
             getattr(user, "pk", None), getattr(user, "username", ""), self.request.META.get("REMOTE_ADDR"),

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
+from accounts.views import BREAK_GLASS_SESSION_KEY
 from tests.accounts.conftest import PASSWORD, Team, make_user
 
 pytestmark = pytest.mark.django_db
@@ -89,6 +90,7 @@ def test_break_glass_lets_a_superuser_in_and_logs_it(sso_only, caplog) -> None:
         response = sign_in(client, "root", PASSWORD, "/accounts/break-glass/")
     assert response.status_code == 302
     assert is_signed_in(client, root)
+    assert client.session[BREAK_GLASS_SESSION_KEY] is True
     assert any("Break-glass sign-in user=" in record.getMessage() for record in caplog.records)
 
 
