@@ -27,7 +27,11 @@ class NotAuthenticated(Exception):
 
 def _resolve_user(request: HttpRequest) -> User:
     classes: list[Any] = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
-    drf_request = Request(request, authenticators=[cls() for cls in classes])
+    parsers: list[Any] = list(api_settings.DEFAULT_PARSER_CLASSES)
+    # The CSRF check of session authentication looks at the form data first, so the request needs parsers;
+    # reading the body here caches it for the view.
+    request.body  # noqa: B018
+    drf_request = Request(request, authenticators=[cls() for cls in classes], parsers=[cls() for cls in parsers])
     try:
         user = drf_request.user
     except exceptions.APIException as exc:

@@ -524,6 +524,7 @@
     const view = addAssistantMessage();
     view.node.classList.add("streaming");
     view.body.textContent = "Searching your documents…";
+    els.messages.dataset.lastAnswerTokens = "0";
     els.messages.scrollTop = els.messages.scrollHeight;
     setStreaming(true);
     state.controller = new AbortController();
@@ -561,6 +562,8 @@
             view.citations.set(data.number, data);
           } else if (name === "token") {
             view.text += data.text;
+            // How many pieces the last answer arrived in (the browser test reads it).
+            els.messages.dataset.lastAnswerTokens = String(Number(els.messages.dataset.lastAnswerTokens || 0) + 1);
             if (!pending) {
               pending = true;
               window.requestAnimationFrame(render);

@@ -108,7 +108,9 @@ def asgi_server(transactional_db: None, django_db_serialized_rollback: None, tmp
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
     ]  # fmt: skip
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=process_env(), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=process_env(LLM_CONFIG_CACHE_SECONDS="0"), stdout=out, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
