@@ -86,8 +86,10 @@ def upload_document(
     access: Access,
     source: str = "upload",
     retention_days: int | None = None,
+    enqueue: bool = True,
 ) -> IngestionJob:
-    """Store the file, create the document, its first version and a queued job; enqueue the job on commit.
+    """Store the file, create the document, its first version and a queued job; enqueue the job on commit
+    (``enqueue=False``: the caller runs the job itself, as the benchmark does).
 
     Raises ``UploadRejected`` (nothing stored) for what is knowable now; parse problems surface on the job.
     """
@@ -105,7 +107,7 @@ def upload_document(
             document.groups.set(access.group_ids)
             document.users.set(access.user_ids)
             job = _create_version_and_job(
-                document=document, key=key, data=data, filename=filename, media_type=media_type
+                document=document, key=key, data=data, filename=filename, media_type=media_type, enqueue=enqueue
             )
     except BaseException:
         delete_blob(key)
@@ -163,7 +165,7 @@ def ingest_file(*, path: Path, access: Access, owner: User | None) -> IngestionJ
 
 
 def _create_version_and_job(
-    *, document: Document, key: str, data: bytes, filename: str, media_type: str
+    *, document: Document, key: str, data: bytes, filename: str, media_type: str, enqueue: bool = True
 ) -> IngestionJob:
     version = DocumentVersion.objects.create(
         document=document,
@@ -175,7 +177,8 @@ def _create_version_and_job(
         parser_version=PARSERS[media_type].version,
     )
     job = IngestionJob.objects.create(version=version)
-    transaction.on_commit(lambda: _enqueue(job.pk))
+    if enqueue:
+        transaction.on_commit(lambda: _enqueue(job.pk))
     return job
 
 

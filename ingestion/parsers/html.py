@@ -15,13 +15,15 @@ _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _BLOCKS = {"p", "li", "pre", "blockquote", "td", "th", "dt", "dd", "caption", "figcaption", "address"}
 _DROPPED = {"script", "style", "noscript", "template", "nav", "header", "footer", "svg", "iframe", "object"}
 _SPACES = re.compile(r"\s+")
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
 class HtmlParser:
     version = "html-1"
 
     def parse(self, data: bytes) -> ParsedDocument:
-        text = decode_text(data)
+        # XHTML starts with an XML declaration, which lxml refuses on already-decoded text.
+        text = _XML_DECLARATION.sub("", decode_text(data), count=1)
         if not text.strip():
             return ParsedDocument()
         _check_nesting(text)
@@ -29,8 +31,13 @@ class HtmlParser:
             root = lxml.html.document_fromstring(text)
         except (lxml.etree.ParserError, ValueError) as exc:
             raise ParseError(f"The HTML could not be read: {exc}.") from exc
-        for element in root.iter(*_DROPPED):
+        for element in list(root.iter(*_DROPPED)):
             element.drop_tree()
+        # Navigation bars by convention (class "navheader", "navbar"..., or role="navigation") are not content.
+        for element in list(root.iter()):
+            classes = str(element.get("class") or "").split()
+            if element.get("role") == "navigation" or any(name.startswith("nav") for name in classes):
+                element.drop_tree()
         title_element = root.find(".//title")
         title = _clean(title_element.text_content()) if title_element is not None else ""
         body = root.find("body")

@@ -1,0 +1,147 @@
+"""``manage.py bench_ingestion``: ingestion throughput per embedding backend, against raw model.encode.
+
+For each backend, the files go through the production job code (upload -> claim -> parse -> chunk -> embed ->
+write), one job after the other in this process (a Celery worker runs the same function). Then the same
+chunks are embedded once more with the bare encoder; the ratio of the two throughputs says how much the rest
+of the pipeline costs. Documents created by the run are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from ingestion import pipeline
+from ingestion.models import Document
+from ingestion.parsers import ParseError
+from ingestion.services import Access, UploadRejected, delete_document, upload_document
+from retrieval.embeddings import EMBEDDER_BACKENDS, Embedder
+from retrieval.models import Chunk
+
+DEFAULT_CORPUS = Path("/usr/share/doc/postgresql-doc-15/html")
+RESULTS_PATH = Path(settings.BASE_DIR) / "bench" / "results" / "ingestion.json"
+
+
+class Command(BaseCommand):
+    help = "Benchmark ingestion (docs/s, chunks/s, pipeline vs raw encode) for each embedding backend."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--corpus", type=Path, default=DEFAULT_CORPUS, help="Folder of files (default: %(default)s)"
+        )
+        parser.add_argument("--limit", type=int, default=100, help="First N files, sorted by name (0 = all)")
+        parser.add_argument("--backends", default="torch,onnx,onnx-int8", help="Comma-separated backends")
+        parser.add_argument("--quality", type=Path, help="JSON of nDCG@10 per backend (from eval_retrieval runs)")
+        parser.add_argument("--output", type=Path, default=RESULTS_PATH)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        corpus: Path = options["corpus"]
+        if not corpus.is_dir():
+            raise CommandError(f"{corpus} is not a folder (apt-get install postgresql-doc-15 for the default).")
+        paths = sorted(path for path in corpus.iterdir() if path.is_file() and path.suffix in {".html", ".htm"})
+        paths = paths[: options["limit"]] if options["limit"] else paths
+        files = [(path.name, path.read_bytes()) for path in paths]
+        results: dict[str, Any] = {}
+        for backend in [name.strip() for name in options["backends"].split(",") if name.strip()]:
+            if backend not in EMBEDDER_BACKENDS:
+                raise CommandError(f"Unknown backend {backend!r}; choose from {sorted(EMBEDDER_BACKENDS)}")
+            embedder = EMBEDDER_BACKENDS[backend]()
+            embedder.embed_passages(["warm-up"] * 8)
+            results[backend] = self._run(backend, embedder, files)
+            self.stdout.write(json.dumps({backend: results[backend]}))
+        quality = json.loads(options["quality"].read_text()) if options["quality"] else {}
+        for backend, ndcg in quality.items():
+            if backend in results:
+                results[backend]["ndcg_at_10"] = ndcg
+        report = {
+            "corpus": str(corpus),
+            "files": len(files),
+            "bytes": sum(len(data) for _, data in files),
+            "chunk_params": pipeline.chunk_params().version,
+            "embedding_batch_size": settings.EMBEDDING_BATCH_SIZE,
+            "machine": f"{platform.machine()}, {_cpus()} CPUs (shared)",
+            "backends": results,
+            "recommended_default": _recommend(results),
+        }
+        options["output"].parent.mkdir(parents=True, exist_ok=True)
+        options["output"].write_text(json.dumps(report, indent=2) + "\n")
+        self._table(report)
+
+    def _run(self, backend: str, embedder: Embedder, files: list[tuple[str, bytes]]) -> dict[str, Any]:
+        from django.test.utils import override_settings
+
+        created: list[int] = []
+        failed = 0
+        texts: list[str] = []
+        # The job code asks get_embedder(); pin this backend for the run.
+        with override_settings(EMBEDDING_BACKEND=backend, INGESTION_MAX_CONCURRENT_JOBS=10_000):
+            start = time.perf_counter()
+            for name, data in tqdm(files, desc=backend, unit="doc"):
+                try:
+                    job = upload_document(
+                        data=data, filename=name, owner=None, access=Access(is_public=True),
+                        source=f"bench:{name}", enqueue=False,
+                    )  # fmt: skip
+                except UploadRejected:
+                    failed += 1
+                    continue
+                created.append(job.version.document_id)
+                try:
+                    pipeline.run_claimed_job(job=pipeline.claim_job(job_id=job.pk), embedder=embedder)
+                except ParseError:
+                    failed += 1
+            pipeline_seconds = time.perf_counter() - start
+        texts = list(Chunk.objects.filter(document_id__in=created).order_by("pk").values_list("text", flat=True))
+        start = time.perf_counter()
+        embedder.embed_passages(texts)
+        raw_seconds = time.perf_counter() - start
+        for document in Document.objects.filter(pk__in=created):
+            delete_document(document=document)
+        chunks = len(texts)
+        return {
+            "model_id": embedder.model_id,
+            "documents": len(created) - failed,
+            "failed": failed,
+            "chunks": chunks,
+            "pipeline_seconds": round(pipeline_seconds, 2),
+            "docs_per_second": round((len(created) - failed) / pipeline_seconds, 2),
+            "chunks_per_second": round(chunks / pipeline_seconds, 2),
+            "raw_encode_seconds": round(raw_seconds, 2),
+            "raw_chunks_per_second": round(chunks / raw_seconds, 2) if raw_seconds else None,
+            "pipeline_vs_raw_encode": round(raw_seconds / pipeline_seconds, 3),
+        }
+
+    def _table(self, report: dict[str, Any]) -> None:
+        self.stdout.write(f"\n{report['files']} files from {report['corpus']} ({report['machine']})")
+        self.stdout.write("| backend | docs/s | chunks/s | raw encode chunks/s | pipeline/raw | nDCG@10 |")
+        self.stdout.write("|---|---|---|---|---|---|")
+        for backend, row in report["backends"].items():
+            self.stdout.write(
+                f"| {backend} | {row['docs_per_second']} | {row['chunks_per_second']} | "
+                f"{row['raw_chunks_per_second']} | {row['pipeline_vs_raw_encode']:.0%} | {row.get('ndcg_at_10', '-')} |"
+            )
+        self.stdout.write(f"Recommended default: {report['recommended_default']}")
+
+
+def _recommend(results: dict[str, Any]) -> str | None:
+    """The fastest backend whose nDCG@10 is within 0.005 of torch's (only backends with a quality figure)."""
+    baseline = results.get("torch", {}).get("ndcg_at_10")
+    eligible = [
+        (row["chunks_per_second"], backend)
+        for backend, row in results.items()
+        if baseline is not None and row.get("ndcg_at_10") is not None and baseline - row["ndcg_at_10"] <= 0.005
+    ]
+    return max(eligible)[1] if eligible else None
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
