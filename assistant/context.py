@@ -68,11 +68,13 @@ def _condense(turns: Sequence[ChatMessage], previous_summary: str, limit_tokens:
         match = _FIRST_SENTENCE.match(text)
         gist = match.group(1) if match else text[:200]
         lines.append(f"{'User asked' if turn.role == 'user' else 'Docent answered'}: {gist[:300]}")
-    summary = " ".join(lines)
-    # Keep the most recent part of the summary when it is itself too long.
-    while summary and count_tokens(summary) > limit_tokens:
-        summary = summary[len(summary) // 4 :]
-    return summary
+    # When the summary itself is too long, the oldest lines go first: recent context matters most.
+    while len(lines) > 1 and count_tokens(" ".join(lines)) > limit_tokens:
+        lines.pop(0)
+    words = " ".join(lines).split()
+    while words and count_tokens(" ".join(words)) > limit_tokens:
+        words = words[len(words) // 4 + 1 :]
+    return " ".join(words)
 
 
 def plan_context(
