@@ -25,7 +25,7 @@ COOLDOWN = 1.5
 
 
 @pytest.fixture
-def breaker_settings(settings):  # type: ignore[no-untyped-def]
+def breaker_settings(settings):
     settings.LLM_MAX_RETRIES = 0
     settings.LLM_BREAKER_FAILURE_THRESHOLD = 2
     settings.LLM_BREAKER_COOLDOWN_SECONDS = COOLDOWN

@@ -36,7 +36,7 @@ def _worst_case_cost() -> Decimal:
 
 
 @pytest.fixture
-def priced_route(fake_llm):  # type: ignore[no-untyped-def]
+def priced_route(fake_llm):
     configure_route(
         name="chat",
         chain=[

@@ -28,14 +28,14 @@ async def async_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse("answered")
 
 
-def _request_as(user) -> HttpRequest:  # type: ignore[no-untyped-def]
+def _request_as(user) -> HttpRequest:
     request = RequestFactory().post("/api/v1/conversations/1/messages/")
     request.user = user
 
-    async def auser():  # type: ignore[no-untyped-def]
+    async def auser():
         return user
 
-    request.auser = auser  # type: ignore[attr-defined]
+    request.auser = auser
     return request
 
 
