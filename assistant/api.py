@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from accounts.models import User
 from assistant import selectors, services
 from assistant.highlight import highlight_passage
+from assistant.llm.ratelimit import check_rate_limit, too_many_requests
 from assistant.models import Conversation, Message
 from assistant.serializers import (
     CitedPassageOut,
@@ -228,6 +229,9 @@ async def post_message(request: HttpRequest, conversation_id: int) -> HttpRespon
     conversation = await sync_to_async(selectors.get_conversation_for_user)(user, conversation_id)
     if conversation is None:
         return error_response(404, "No such conversation.")
+    decision = await check_rate_limit(endpoint="chat-messages", user_id=user.pk)
+    if not decision.allowed:
+        return too_many_requests(decision)
     events = services.answer_question(
         user=user,
         conversation=conversation,

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
 from assistant import services
+from assistant.llm.ratelimit import check_rate_limit
 from assistant.llm.types import ChatMessage
 from assistant.prompts import format_locator
 from assistant.services import AnswerDone, AnswerFailed, AnswerToken, ChatEvent, PassageShown, QuestionRejected
@@ -106,6 +107,11 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     if isinstance(parsed, JsonResponse):
         return parsed
     question, history, stream = parsed
+    decision = await check_rate_limit(endpoint="openai-chat-completions", user_id=user.pk)
+    if not decision.allowed:
+        refused = _error(429, "Too many requests.", kind="rate_limit_error", code="rate_limited")
+        refused["Retry-After"] = str(decision.retry_after_seconds)
+        return refused
     conversation = await sync_to_async(services.create_conversation)(owner=user, title=question[:80], channel="openai")
     events = services.answer_question(user=user, conversation=conversation, question=question, history=history)
     created = int(time.time())

@@ -248,3 +248,17 @@ def test_empty_and_oversized_questions_are_rejected(team: Team) -> None:
     assert client.post(url, {"content": "x" * 5000}, content_type="application/json").status_code == 400
     assert client.post(url, {"regenerate": True}, content_type="application/json").status_code == 400
     assert not Message.objects.exists()
+
+
+def test_asking_too_often_is_refused_with_retry_after(team: Team, settings) -> None:
+    settings.LLM_RATE_LIMIT_PER_USER_PER_MINUTE = 2
+    client = signed_in(team.charlie)
+    conversation_id = new_conversation(client)
+    url = f"/api/v1/conversations/{conversation_id}/messages/"
+    statuses = [
+        client.post(url, {"content": "Who won the 1954 world cup?"}, content_type="application/json") for _ in range(3)
+    ]
+    assert [r.status_code for r in statuses] == [201, 201, 429]
+    assert int(statuses[2]["Retry-After"]) >= 1
+    assert "Please wait" in statuses[2].json()["detail"]
+    assert Message.objects.filter(conversation_id=conversation_id, role="user").count() == 2
