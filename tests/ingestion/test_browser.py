@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.conf import settings
 from django.test import Client
@@ -37,7 +39,7 @@ def test_curator_uploads_pdf_docx_html_and_sees_progress_to_ready(
     session = client.cookies[settings.SESSION_COOKIE_NAME].value
     purge_ingestion_queue()
     # The UI is the subject here; the real model runs end to end in test_worker and test_api.
-    env = {"MEDIA_ROOT": str(media_root), "EMBEDDING_BACKEND": "hashing"}
+    env: dict[str, Any] = {"MEDIA_ROOT": str(media_root), "EMBEDDING_BACKEND": "hashing"}
     with celery_worker(queues="ingestion", log_path=tmp_path / "worker.log", **env), chromium() as browser:
         context = browser.new_context()
         context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}])
