@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -59,7 +60,7 @@ def post_sse(user, conversation_id: int, question: str) -> tuple[int, str, bytes
             content_type="application/json",
             headers={"Accept": "text/event-stream"},
         )
-        chunks = [chunk async for chunk in response.streaming_content]
+        chunks = [chunk async for chunk in cast(Any, response).streaming_content]
         return response.status_code, response["Content-Type"], b"".join(chunks)
 
     return async_to_sync(run)()
@@ -97,7 +98,7 @@ def test_conversation_of_another_user_is_404_on_every_path(team: Team, corpus: C
     alice = signed_in(team.alice)
     conversation_id = new_conversation(alice, "Failover questions")
     answer = ask_json(alice, conversation_id, "How long does a database failover take?")
-    citation_id = Message.objects.get(pk=answer["id"]).citations.first().pk
+    citation_id = Message.objects.get(pk=answer["id"]).citations.order_by("number")[0].pk
     for outsider in (team.bob, team.charlie):  # bob shares alice's group, but not her conversations
         other = signed_in(outsider)
         assert other.get(f"/api/v1/conversations/{conversation_id}/").status_code == 404

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
 import pytest
 import requests
@@ -34,7 +36,7 @@ def test_non_streaming_completion_answers_with_citations(setup) -> None:
     assert completion.choices[0].finish_reason == "stop"
     assert "four minutes" in content
     assert "\n\nSources:\n[" in content and "Database failover runbook" in content
-    citations = completion.model_extra["citations"]
+    citations = (completion.model_extra or {})["citations"]
     assert any(c["document_id"] == corpus.restricted.pk and c["cited"] for c in citations)
     # Stored as a conversation of the token's user.
     conversation = Conversation.objects.get(owner=team.bob, channel="openai")
@@ -56,7 +58,7 @@ def test_streaming_completion_arrives_in_chunks(setup) -> None:
             pieces.append(chunk.choices[0].delta.content)
         if chunk.choices and chunk.choices[0].finish_reason:
             finish = chunk.choices[0].finish_reason
-            citations = chunk.model_extra.get("citations")
+            citations = (chunk.model_extra or {}).get("citations")
     text = "".join(pieces)
     assert len(pieces) > 3
     assert "thirty days" in text and "Sources:" in text
@@ -67,10 +69,10 @@ def test_streaming_completion_arrives_in_chunks(setup) -> None:
 def test_outsider_token_never_gets_the_restricted_passage(setup) -> None:
     server, _, corpus, tokens = setup
     client = client_for(server, tokens["charlie"])
-    question = [{"role": "user", "content": "What is the emergency access code for the failover console?"}]
+    question: Any = [{"role": "user", "content": "What is the emergency access code for the failover console?"}]
     completion = client.chat.completions.create(model="docent", messages=question)
     assert RESTRICTED_SECRET not in (completion.choices[0].message.content or "")
-    assert all(c["document_id"] != corpus.restricted.pk for c in completion.model_extra["citations"])
+    assert all(c["document_id"] != corpus.restricted.pk for c in (completion.model_extra or {})["citations"])
     streamed = "".join(
         chunk.choices[0].delta.content or ""
         for chunk in client.chat.completions.create(model="docent", messages=question, stream=True)
