@@ -215,3 +215,31 @@ def run_claimed_job(*, job: IngestionJob, embedder: Embedder) -> int:
         )
     logger.info("ingestion job %s ready: %s chunks (live=%s)", job.pk, count, live)
     return count
+
+
+def stale_document_ids(*, model_id: str, chunker_version: str) -> list[int]:
+    """Documents with live chunks embedded by another model or cut by another chunker version."""
+    from retrieval.models import Chunk
+
+    stale = Chunk.objects.exclude(embedding_model=model_id, chunker_version=chunker_version)
+    return sorted(set(stale.values_list("document_id", flat=True)))
+
+
+def reembed_document(*, document_id: int, embedder: Embedder) -> int:
+    """Rebuild a document's live chunks from its current version's stored file, with this embedder and the
+    configured chunker. Commits per document, so an interrupted run resumes where it stopped."""
+    document = Document.objects.select_related("current_version").get(pk=document_id)
+    version = document.current_version
+    if version is None:
+        return 0
+    params = chunk_params()
+    prepared = parse_and_chunk(data=read_blob(version.blob_key), filename=version.original_name, params=params)
+    vectors = embed_drafts(prepared.drafts, embedder=embedder)
+    count, _ = write_version_chunks(
+        version=version,
+        drafts=prepared.drafts,
+        vectors=vectors,
+        model_id=embedder.model_id,
+        chunker_version=params.version,
+    )
+    return count
