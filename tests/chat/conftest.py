@@ -3,6 +3,7 @@ only alice's group may read, and a public handbook page. Documents go through re
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.apps import apps
 from django.contrib.auth.models import Group
 
 from accounts.models import User
@@ -79,8 +81,25 @@ def make_corpus(team: Team) -> Corpus:
     return Corpus(restricted=restricted, public=public)
 
 
+def restore_migration_seeds() -> None:
+    """Put back the rows data migrations seed (the production prompt, the gateway's routes) when a
+    transactional test of another app has flushed them, exactly as the migrations create them."""
+    from assistant.llm.models import Route
+    from assistant.models import PromptLabel
+
+    if not PromptLabel.objects.filter(name="chat", label="production").exists():
+        importlib.import_module("assistant.migrations.0002_seed_prompt_and_immutability").seed(apps, None)
+    if not Route.objects.filter(name="chat").exists():
+        importlib.import_module("assistant.llm.migrations.0002_seed_routes").seed(apps, None)
+
+
 @pytest.fixture
-def team(db: None) -> Team:
+def seeded(db: None) -> None:
+    restore_migration_seeds()
+
+
+@pytest.fixture
+def team(seeded: None) -> Team:
     return make_team()
 
 
