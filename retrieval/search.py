@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from django.conf import settings
@@ -62,7 +62,7 @@ class SearchParams:
     @classmethod
     def from_settings(cls) -> SearchParams:
         return cls(
-            mode=settings.RETRIEVAL_MODE,
+            mode=cast(SearchMode, settings.RETRIEVAL_MODE),
             dense_pool=settings.RETRIEVAL_DENSE_POOL,
             lexical_pool=settings.RETRIEVAL_LEXICAL_POOL,
             rrf_k=settings.RETRIEVAL_RRF_K,

@@ -41,7 +41,7 @@ def test_statistics_follow_writes_replacements_and_cascading_deletes(team: Team)
 
     replace_document_chunks(
         document_id=second.pk,
-        version_id=second.current_version_id,
+        version_id=second.versions.get().pk,
         acl=["user:1"],
         chunks=[NewChunk(text="Birds eat seeds.", embedding=[1.0] + [0.0] * 383, token_count=3)],
         embedding_model="hashing-384",

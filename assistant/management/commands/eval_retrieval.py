@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -102,6 +103,7 @@ def ingest_corpus(*, rows: list[dict[str, Any]], source_prefix: str, progress: A
             is_public=True,
         )
         progress(f"  {min(start + batch_size, len(rows))}/{len(rows)}")
+        sys.stdout.flush()
 
 
 class Command(BaseCommand):
@@ -116,6 +118,10 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=0, help="Evaluate only the first N judged queries")
         parser.add_argument("--param", action="append", default=[], help="Override a SearchParams knob: name=value")
         parser.add_argument("--output", default=str(RESULTS_PATH))
+        parser.add_argument("--load-only", action="store_true", help="Only ingest the corpus, then stop")
+        parser.add_argument(
+            "--shard", default="0/1", help="i/n: ingest every n-th pending document from the i-th (parallel loads)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         folder = Path(options["beir"])
@@ -125,7 +131,10 @@ class Command(BaseCommand):
                 raise CommandError(f"{required} does not exist: --beir must point at a BEIR-format folder.")
         dataset = folder.resolve().name
         self._use_database(options["database"] or f"docent_eval_{dataset}", fresh=options["fresh"])
-        loaded, load_seconds = self._load_corpus(folder, dataset)
+        shard, shards = (int(part) for part in options["shard"].split("/"))
+        loaded, load_seconds = self._load_corpus(folder, dataset, shard=shard, shards=shards)
+        if options["load_only"]:
+            return
 
         queries = {row["_id"]: row["text"] for row in read_jsonl(folder / "queries.jsonl")}
         qrels = read_qrels(qrels_path)
@@ -159,7 +168,11 @@ class Command(BaseCommand):
             described: dict[str, Any] = {}
             for query_id in qrels:
                 results = search(user=user, query=queries[query_id], k=100, params=params)
-                rankings[query_id] = [source_by_document[hit.document_id][prefix_length:] for hit in results]
+                rankings[query_id] = [
+                    source_by_document[hit.document_id][prefix_length:]
+                    for hit in results
+                    if hit.document_id in source_by_document  # documents of other data sets in the same database
+                ]
                 described = results.describe()
             elapsed = time.perf_counter() - started
             scores = score_rankings(rankings, qrels)
@@ -204,11 +217,12 @@ class Command(BaseCommand):
             cursor.execute("SELECT count(*) FROM retrieval_chunk")
             return int(cursor.fetchone()[0])
 
-    def _load_corpus(self, folder: Path, dataset: str) -> tuple[int, float]:
+    def _load_corpus(self, folder: Path, dataset: str, *, shard: int, shards: int) -> tuple[int, float]:
         """Ingest every corpus document not yet in the database; returns (documents, seconds spent)."""
         prefix = f"beir:{dataset}:"
         present = set(Document.objects.filter(source__startswith=prefix).values_list("source", flat=True))
-        pending = [row for row in read_jsonl(folder / "corpus.jsonl") if prefix + row["_id"] not in present]
+        rows = [row for index, row in enumerate(read_jsonl(folder / "corpus.jsonl")) if index % shards == shard]
+        pending = [row for row in rows if prefix + row["_id"] not in present]
         started = time.perf_counter()
         if pending:
             self.stdout.write(f"ingesting {len(pending)} documents (the real parser, chunker and embedder)...")
