@@ -30,10 +30,11 @@ ROLE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     EMPLOYEE: (),
     # Curators upload documents and manage their access.
     CURATOR: ("ingestion.*",),
-    # Admins run the assistant: prompts, models, budgets (assistant app), users and groups, schedules.
-    ADMIN: ("assistant.*", "accounts.*", "auth.view_group", "auth.change_group", "django_celery_beat.*"),
+    # Admins run the assistant: prompts (assistant app), routes, models and budgets (llm app), users and
+    # groups, schedules.
+    ADMIN: ("assistant.*", "llm.*", "accounts.*", "auth.view_group", "auth.change_group", "django_celery_beat.*"),
     # Auditors read the audit log, conversation metadata and usage, and who has which account; never change.
-    AUDITOR: ("assistant.view_*", "accounts.view_*", "auth.view_group"),
+    AUDITOR: ("assistant.view_*", "llm.view_*", "accounts.view_*", "auth.view_group"),
 }
 
 

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from accounts.models import User
+from accounts.roles import ADMIN_SITE_ROLES
 from ingestion.models import IngestionJob
 from ingestion.services import Access, ingest_file
 
@@ -22,11 +23,13 @@ class DemoUser:
     description: str = ""
 
 
+# Groups include the role groups (accounts.roles) that decide what each may do besides reading.
 DEMO_USERS = (
-    DemoUser("alice", ("engineering",), description="engineer, uploads engineering documents"),
-    DemoUser("bob", ("engineering",), description="engineer, alice's colleague"),
-    DemoUser("charlie", ("sales",), description="sales, an outsider to engineering documents"),
-    DemoUser("admin", (), is_superuser=True, description="administrator"),
+    DemoUser("alice", ("engineering", "employee", "curator"), description="engineer and curator: uploads documents"),
+    DemoUser("bob", ("engineering", "employee"), description="engineer, alice's colleague"),
+    DemoUser("charlie", ("sales", "employee"), description="sales, an outsider to engineering documents"),
+    DemoUser("audrey", ("employee", "auditor"), description="auditor: read-only admin (usage, conversations)"),
+    DemoUser("admin", ("admin",), is_superuser=True, description="administrator"),
 )
 
 
@@ -43,7 +46,7 @@ def load_demo_users(*, password: str) -> list[User]:
     for demo in DEMO_USERS:
         user, _ = User.objects.get_or_create(username=demo.username, defaults={"email": f"{demo.username}@example.com"})
         user.is_superuser = demo.is_superuser
-        user.is_staff = demo.is_superuser
+        user.is_staff = demo.is_superuser or bool(ADMIN_SITE_ROLES.intersection(demo.groups))
         user.set_password(password)
         user.save()
         user.groups.set([Group.objects.get_or_create(name=name)[0] for name in demo.groups])

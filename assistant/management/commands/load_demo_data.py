@@ -23,5 +23,5 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo sign-ins (password for all: {password}):")
         for demo in DEMO_USERS:
             groups = ", ".join(demo.groups) or "-"
-            self.stdout.write(f"  {demo.username:<8} groups: {groups:<12} {demo.description}")
+            self.stdout.write(f"  {demo.username:<8} groups: {groups:<30} {demo.description}")
         self.stdout.write(f"Demo documents: {len(DEMO_DOCUMENTS)} queued for ingestion (demo/corpus).")
