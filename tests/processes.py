@@ -26,6 +26,8 @@ def free_port() -> int:
 def process_env(**overrides: str) -> dict[str, str]:
     """The environment a child Docent process needs to share this test run's database."""
     env = dict(os.environ)
+    # Browser tests allow sync ORM calls in the test process's event loop; a real server must not.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env["DJANGO_SETTINGS_MODULE"] = "assistant.settings"
     env["DOCENT_DEV"] = "1"
     env["PYTHONUNBUFFERED"] = "1"

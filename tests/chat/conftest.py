@@ -115,11 +115,13 @@ class LiveServer:
 
 
 @pytest.fixture
-def asgi_server(transactional_db: None, django_db_serialized_rollback: None, tmp_path: Path) -> Iterator[LiveServer]:
+def asgi_server(transactional_db: None, tmp_path: Path) -> Iterator[LiveServer]:
     """Docent under uvicorn (ASGI, so answers really stream) on a free port, on this test's database.
 
-    The data is committed (the server is another process); serialized rollback restores the rows the
-    migrations seed (the production prompt, the gateway's routes) after the flush that ends the test."""
+    The data is committed (the server is another process), so an earlier transactional test's flush may
+    have emptied the rows the migrations seed: put them back first. (Serialized rollback is not used: its
+    restore collides with the role groups that post_migrate re-creates after a flush.)"""
+    restore_migration_seeds()
     port = free_port()
     log = tmp_path / "uvicorn.log"
     command = [
