@@ -5,48 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assistant.stopwords import STOPWORDS
+
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "of",
-        "on",
-        "or",
-        "the",
-        "this",
-        "to",
-        "was",
-        "we",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-    ]
-)
 # Share of a passage sentence's content words that must appear in the answer's sentences citing it.
 OVERLAP_TO_HIGHLIGHT = 0.6
 
@@ -59,7 +21,7 @@ class Segment:
 
 def _words(text: str) -> set[str]:
     # A four-letter prefix is a crude stemmer: "filed" and "file", "approves" and "approval" match.
-    return {w[:4] for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+    return {w[:4] for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1}
 
 
 def citing_sentences(answer: str, number: int) -> list[str]:

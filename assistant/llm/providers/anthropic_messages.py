@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import weakref
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -12,30 +10,14 @@ import anthropic
 import httpx2
 
 from assistant.llm import errors
-from assistant.llm.providers.base import DeploymentConfig, Usage, api_key_from_env, parse_retry_after
+from assistant.llm.providers.base import DeploymentConfig, Usage, cached_sdk_client, parse_retry_after
 from assistant.llm.types import CompletionRequest
 
 DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], anthropic.AsyncAnthropic]] = (
-    weakref.WeakKeyDictionary()
-)
-
 
 def client_for(config: DeploymentConfig) -> anthropic.AsyncAnthropic:
-    key = api_key_from_env(config.api_key_env) or "no-key"
-    cache_key = (config.base_url, key, str(config.timeout_seconds), str(config.connect_timeout_seconds))
-    clients = _clients.setdefault(asyncio.get_running_loop(), {})
-    client = clients.get(cache_key)
-    if client is None:
-        client = anthropic.AsyncAnthropic(
-            api_key=key,
-            base_url=config.base_url or None,
-            timeout=httpx2.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
-            max_retries=0,
-        )
-        clients[cache_key] = client
-    return client
+    return cached_sdk_client(config, anthropic.AsyncAnthropic)
 
 
 def translate_error(exc: Exception) -> errors.GatewayError:

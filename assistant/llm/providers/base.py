@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
-from collections.abc import AsyncGenerator, Mapping, Sequence
+import weakref
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar, cast
+
+import httpx2
 
 from assistant.llm.types import ChatMessage, CompletionRequest
 
@@ -77,6 +81,33 @@ def upper_bound_input_tokens(messages: Sequence[ChatMessage]) -> int:
 def estimate_tokens(text: str) -> int:
     """A rough token count (about four characters per token) for providers that report none."""
     return math.ceil(len(text) / 4)
+
+
+ClientT = TypeVar("ClientT")
+
+# One SDK client (one connection pool) per event loop and deployment settings: a client is bound to the loop
+# it was created on, and tests and workers run several loops.
+_sdk_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[object, ...], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def cached_sdk_client(config: DeploymentConfig, make: Callable[..., ClientT]) -> ClientT:
+    """The SDK client for ``config`` on the running loop, made with ``make(api_key, base_url, timeout,
+    max_retries=0)`` on first use. The SDK's own retries are off: the gateway retries and counts attempts."""
+    key = api_key_from_env(config.api_key_env) or "no-key"  # local servers (vLLM, Ollama) need none
+    cache_key = (make, config.base_url, key, config.timeout_seconds, config.connect_timeout_seconds)
+    clients = _sdk_clients.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(cache_key)
+    if client is None:
+        client = make(
+            api_key=key,
+            base_url=config.base_url or None,
+            timeout=httpx2.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
+            max_retries=0,
+        )
+        clients[cache_key] = client
+    return cast(ClientT, client)
 
 
 def api_key_from_env(name: str) -> str | None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from assistant.llm.providers.base import DeploymentConfig, Usage, estimate_tokens
 from assistant.llm.types import CompletionRequest, Passage
+from assistant.stopwords import STOPWORDS
 from retrieval.embeddings import get_embedder
 
 LABEL = "Extractive answer (no generative model configured)"
@@ -24,55 +25,6 @@ NOTHING_FOUND = (
 # upper-case letter, digit or opening quote; blank lines and list bullets also end one.
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[A-Z0-9\"'(\[])|\n\s*\n|\n\s*(?=[-*•]\s)")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
-_STOPWORDS = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "of",
-        "on",
-        "or",
-        "our",
-        "should",
-        "the",
-        "this",
-        "to",
-        "was",
-        "we",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-        "my",
-        "me",
-        "about",
-        "there",
-        "their",
-        "they",
-    }
-)
-
 MAX_SENTENCES = 5
 MAX_WORDS = 140
 MIN_WORDS = 4
@@ -111,7 +63,7 @@ def split_sentences(passages: Sequence[Passage]) -> list[Sentence]:
 
 
 def _content_words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text) if w.lower() not in _STOPWORDS and len(w) > 2}
+    return {w.lower() for w in _WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 2}
 
 
 def select_sentences(question: str, sentences: Sequence[Sentence]) -> list[Sentence]:

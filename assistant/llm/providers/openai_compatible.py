@@ -4,9 +4,7 @@ counted, budgeted and seen by the circuit breaker."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import weakref
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -14,31 +12,14 @@ import httpx2
 import openai
 
 from assistant.llm import errors
-from assistant.llm.providers.base import DeploymentConfig, Usage, api_key_from_env, parse_retry_after
+from assistant.llm.providers.base import DeploymentConfig, Usage, cached_sdk_client, parse_retry_after
 from assistant.llm.types import CompletionRequest
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], openai.AsyncOpenAI]] = (
-    weakref.WeakKeyDictionary()
-)
-
 
 def client_for(config: DeploymentConfig) -> openai.AsyncOpenAI:
-    """One client (one connection pool) per deployment settings and event loop."""
-    key = api_key_from_env(config.api_key_env) or "no-key"  # local servers (vLLM, Ollama) need none
-    cache_key = (config.base_url, key, str(config.timeout_seconds), str(config.connect_timeout_seconds))
-    clients = _clients.setdefault(asyncio.get_running_loop(), {})
-    client = clients.get(cache_key)
-    if client is None:
-        client = openai.AsyncOpenAI(
-            api_key=key,
-            base_url=config.base_url or None,
-            timeout=httpx2.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
-            max_retries=0,
-        )
-        clients[cache_key] = client
-    return client
+    return cached_sdk_client(config, openai.AsyncOpenAI)
 
 
 def translate_error(exc: Exception) -> errors.GatewayError:
