@@ -12,7 +12,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from drf_spectacular.utils import extend_schema
@@ -124,11 +124,8 @@ def feedback(request: Request, message_id: int) -> Response:
     return Response({"rating": row.rating, "comment": row.comment})
 
 
-def _document_url(document_id: int) -> str | None:
-    try:
-        return reverse("document-detail", args=[document_id])
-    except NoReverseMatch:
-        return None
+def _document_url(document_id: int) -> str:
+    return reverse("document-detail", args=[document_id])
 
 
 @extend_schema(responses=CitedPassageOut, summary="A cited passage, if you may still read it")

@@ -10,8 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, Q, QuerySet
 
 from assistant.models import Citation, Conversation, Message
-from retrieval.access import acl_keys_for_user
-from retrieval.models import Chunk
+from retrieval.search import readable_passages
 
 
 def conversations_for_user(user: AbstractBaseUser | AnonymousUser, *, query: str = "") -> QuerySet[Conversation]:
@@ -49,17 +48,8 @@ def messages_of(conversation: Conversation) -> list[Message]:
 
 
 def visible_chunk_ids(user: AbstractBaseUser | AnonymousUser, chunk_ids: Iterable[int]) -> set[int]:
-    """Which of these chunks the user may read right now.
-
-    Citations re-check access when shown (DESIGN.md invariant 1): a passage whose document was deleted,
-    re-ingested or had the user's access revoked since the answer is not shown again. The ACL predicate is
-    the same one ``retrieval.search`` applies, evaluated in SQL.
-    """
-    ids = list(set(chunk_ids))
-    keys = acl_keys_for_user(user)
-    if not ids or not keys:
-        return set()
-    return set(Chunk.objects.filter(pk__in=ids, acl__overlap=keys).values_list("pk", flat=True))
+    """Which of these chunks the user may read right now (citations re-check access whenever shown)."""
+    return set(readable_passages(user=user, chunk_ids=list(chunk_ids)))
 
 
 @dataclass(frozen=True)
@@ -88,8 +78,7 @@ def get_cited_passage(user: AbstractBaseUser | AnonymousUser, citation_id: int) 
     citation = Citation.objects.filter(pk=citation_id, message__conversation__owner_id=user.pk).first()
     if citation is None:
         return None
-    keys = acl_keys_for_user(user)
-    chunk = Chunk.objects.filter(pk=citation.chunk_id, acl__overlap=keys).only("text").first() if keys else None
+    chunk = readable_passages(user=user, chunk_ids=[citation.chunk_id]).get(citation.chunk_id)
     return CitedPassage(
         citation_id=citation.pk,
         number=citation.number,

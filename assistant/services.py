@@ -164,12 +164,30 @@ def _start_turn(
 
 
 def _relevance(question: str, hits: Sequence[ChunkHit]) -> list[float]:
-    """Cosine similarity of each passage to the question (the search score is a rank fusion, not absolute)."""
-    if not hits:
-        return []
-    embedder = get_embedder()
-    vectors = embedder.embed_passages([f"{hit.title}\n{hit.text}" for hit in hits])
-    return [float(x) for x in np.asarray(vectors @ embedder.embed_query(question))]
+    """Cosine similarity of each passage to the question (the search score is a rank fusion, not absolute).
+
+    Dense and hybrid searches return it with each hit (from the stored chunk embedding); only hits without it
+    (a lexical-only search) are embedded here.
+    """
+    missing = [hit for hit in hits if hit.similarity is None]
+    computed: dict[int, float] = {}
+    if missing:
+        embedder = get_embedder()
+        vectors = embedder.embed_passages([hit.text for hit in missing])
+        similarities = np.asarray(vectors @ embedder.embed_query(question))
+        computed = {hit.chunk_id: float(value) for hit, value in zip(missing, similarities, strict=True)}
+    return [hit.similarity if hit.similarity is not None else computed[hit.chunk_id] for hit in hits]
+
+
+def is_relevant(hit: ChunkHit, similarity: float) -> bool:
+    """Shown to the model: semantically close, or somewhat close *and* sharing a keyword with the question.
+
+    Similarity alone cannot tell "Can I carry over unused PTO?" (0.23, a keyword match) from "What's the weather
+    tomorrow?" (0.22, none) on the demo corpus; the keyword requirement can.
+    """
+    if similarity >= settings.CHAT_MIN_RELEVANCE:
+        return True
+    return hit.lexical_rank is not None and similarity >= settings.CHAT_MIN_RELEVANCE_WITH_KEYWORD
 
 
 def check_citations(text: str, numbers: set[int]) -> tuple[str, list[int], list[int]]:
@@ -303,10 +321,11 @@ async def answer_question(
         outcome.retrieval_settings = {
             **results.describe(),
             "min_relevance": settings.CHAT_MIN_RELEVANCE,
+            "min_relevance_with_keyword": settings.CHAT_MIN_RELEVANCE_WITH_KEYWORD,
             "relevance": [round(s, 4) for s in scores],
             "retrieved_chunk_ids": [hit.chunk_id for hit in results],
         }
-        relevant = [(hit, s) for hit, s in zip(results, scores, strict=True) if s >= settings.CHAT_MIN_RELEVANCE]
+        relevant = [(hit, s) for hit, s in zip(results, scores, strict=True) if is_relevant(hit, s)]
         if not relevant:
             outcome.status = Message.Status.NOTHING_FOUND
             outcome.text = NOTHING_FOUND

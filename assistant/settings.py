@@ -334,6 +334,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Permission-aware search and cited answers over your company's documents.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The async chat endpoints (JSON/SSE answers, OpenAI-compatible) are not DRF views: added by this hook.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "assistant.openapi.add_async_endpoints"],
 }
 
 
@@ -480,9 +482,12 @@ CELERY_BEAT_SCHEDULE = {
 
 # Passages retrieved per question and shown to the model.
 CHAT_RETRIEVAL_K = env_int("CHAT_RETRIEVAL_K", 6, minimum=1)
-# Cosine similarity (embedding model) between the question and a passage below which the passage is not
-# shown; when no passage reaches it, Docent says it found nothing instead of guessing.
-CHAT_MIN_RELEVANCE = env_float("CHAT_MIN_RELEVANCE", 0.2)
+# Relevance gate: a passage is shown when its cosine similarity (embedding model) to the question reaches
+# CHAT_MIN_RELEVANCE, or reaches CHAT_MIN_RELEVANCE_WITH_KEYWORD and it shares a keyword with the question (a
+# lexical match). When no passage passes, Docent says it found nothing instead of guessing. Calibrated on the
+# demo corpus with on- and off-topic questions (docs/chat.md).
+CHAT_MIN_RELEVANCE = env_float("CHAT_MIN_RELEVANCE", 0.35)
+CHAT_MIN_RELEVANCE_WITH_KEYWORD = env_float("CHAT_MIN_RELEVANCE_WITH_KEYWORD", 0.2)
 # The prompt (name and label) answers are produced with; moving the label in the admin is the release.
 CHAT_PROMPT_NAME = env_str("CHAT_PROMPT_NAME", "chat") or "chat"
 CHAT_PROMPT_LABEL = env_str("CHAT_PROMPT_LABEL", "production") or "production"

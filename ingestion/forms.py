@@ -30,3 +30,12 @@ class UploadForm(forms.Form):
     groups = forms.ModelMultipleChoiceField(
         queryset=Group.objects.order_by("name"), required=False, to_field_name="name", label="Groups"
     )
+
+
+class AccessForm(forms.Form):
+    """Who may read a document (the detail page); people it is shared with are kept as they are."""
+
+    public = forms.BooleanField(required=False, label="Public to all employees")
+    groups = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.order_by("name"), required=False, to_field_name="name", label="Groups"
+    )

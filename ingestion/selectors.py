@@ -9,6 +9,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 
 from accounts.models import User
 from ingestion.models import Document, DocumentVersion, IngestionJob
+from retrieval.access import acl_for_document, acl_keys_for_user
 
 # Curators (the "curator" role holds every ingestion permission) manage every document's metadata and
 # access; reading a document's *content* still goes through the chunk ACLs in retrieval.
@@ -38,6 +39,18 @@ def documents_for_user(user: User | AnonymousUser) -> QuerySet[Document]:
     group_ids = list(user.groups.values_list("id", flat=True))
     visible = Q(is_public=True) | Q(owner_id=user.pk) | Q(users__id=user.pk) | Q(groups__id__in=group_ids)
     return documents.filter(pk__in=Document.objects.filter(visible).values("pk"))
+
+
+def can_read_document(user: User | AnonymousUser, document: Document) -> bool:
+    """May the user read the document's content (open or download it)? The same keys as the chunk ACLs:
+    curators see every document listed, but read only what is shared with them."""
+    acl = acl_for_document(
+        is_public=document.is_public,
+        group_ids=document.groups.values_list("id", flat=True),
+        user_ids=document.users.values_list("id", flat=True),
+        owner_id=document.owner_id,
+    )
+    return bool(set(acl) & set(acl_keys_for_user(user)))
 
 
 def get_document_for_user(*, user: User | AnonymousUser, document_id: int) -> Document:

@@ -101,6 +101,9 @@ class ChunkHit:
     score: float
     dense_rank: int | None
     lexical_rank: int | None
+    # Cosine similarity of the chunk's stored embedding to the query (None in lexical-only searches): an
+    # absolute relevance signal, where ``score`` is a rank fusion that only orders.
+    similarity: float | None = None
 
 
 class SearchResults(list[ChunkHit]):
@@ -193,10 +196,38 @@ def search_for_acl_keys(
             for rank, chunk_id in enumerate(lexical_candidates(cursor, keys, query, filters, params), start=1):
                 candidates.setdefault(chunk_id, _Candidate(chunk_id)).lexical_rank = rank
         ranked = _fuse(candidates.values(), params)
-        hits = _hydrate(cursor, keys, query, ranked[: k * _OVERFETCH], params, k)
+        hits = _hydrate(cursor, keys, query, query_vector, ranked[: k * _OVERFETCH], params, k)
         # Only reached on success; on an error the rollback of this atomic block undoes the settings instead.
         cursor.execute(_LEAVE_SEARCH_CONTEXT_SQL)
     return SearchResults(hits, params=params, k=k, dense_path=dense_path)
+
+
+@dataclass(frozen=True)
+class ReadablePassage:
+    chunk_id: int
+    document_id: int
+    text: str
+
+
+def readable_passages(
+    *, user: AbstractBaseUser | AnonymousUser, chunk_ids: Sequence[int]
+) -> dict[int, ReadablePassage]:
+    """The chunks among ``chunk_ids`` that ``user`` may read right now, by id.
+
+    Citations re-check access whenever they are shown (DESIGN.md invariant 1): a passage whose document was
+    deleted or re-ingested, or whose access was revoked since the answer, is simply absent. Same guarantees as
+    :func:`search`: the ACL predicate is in the SQL, under the reader role and its row-level security policy.
+    """
+    keys = acl_keys_for_user(user)
+    ids = sorted(set(chunk_ids))
+    if not keys or not ids:
+        return {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        enter_search_context(cursor, keys, SearchParams.from_settings())
+        cursor.execute(_READABLE_SQL, {"ids": ids, "acl": keys})
+        rows = cursor.fetchall()
+        cursor.execute(_LEAVE_SEARCH_CONTEXT_SQL)
+    return {row[0]: ReadablePassage(chunk_id=row[0], document_id=row[1], text=row[2]) for row in rows}
 
 
 # --- SQL ------------------------------------------------------------------------------------------------
@@ -279,6 +310,11 @@ WHERE c.search_vector @@ (SELECT replace(strip(to_tsvector('english', %(query)s)
 GROUP BY c.id
 ORDER BY score DESC, c.id
 LIMIT %(pool)s
+"""
+
+_READABLE_SQL = """
+SELECT c.id, c.document_id, c.text FROM retrieval_chunk c
+WHERE c.id = ANY(%(ids)s::bigint[]) AND c.acl && %(acl)s::varchar[]
 """
 
 # The document title comes from the document table through the chunk's foreign key, in SQL, so that
@@ -395,7 +431,13 @@ def _fuse(candidates: Any, params: SearchParams) -> list[_Candidate]:
 
 
 def _hydrate(
-    cursor: Any, acl_keys: list[str], query: str, ranked: list[_Candidate], params: SearchParams, k: int
+    cursor: Any,
+    acl_keys: list[str],
+    query: str,
+    query_vector: np.ndarray | None,
+    ranked: list[_Candidate],
+    params: SearchParams,
+    k: int,
 ) -> list[ChunkHit]:
     if not ranked:
         return []
@@ -433,6 +475,7 @@ def _hydrate(
                 score=candidate.score,
                 dense_rank=candidate.dense_rank,
                 lexical_rank=candidate.lexical_rank,
+                similarity=None if query_vector is None else float(np.dot(vector, query_vector)),
             )
         )
         if len(hits) == k:

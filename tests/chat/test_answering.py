@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from assistant.models import Citation, Message, PromptLabel
+from assistant.services import is_relevant
 from tests.chat.conftest import RESTRICTED_SECRET, Corpus, Team
 
 pytestmark = pytest.mark.slow
@@ -59,6 +60,31 @@ def test_unrelated_question_says_nothing_found_instead_of_guessing(team: Team, c
     assert body["model_id"] == ""  # no model was asked
 
 
+def test_outsider_asking_about_a_document_he_cannot_read_gets_nothing_found_not_an_off_topic_passage(
+    team: Team, corpus: Corpus
+) -> None:
+    # charlie may read only the public expenses policy: the closest passage he may read is off-topic.
+    status, body = ask(signed_in(team.charlie), "How long does a database failover take?")
+    assert status == 201
+    assert body["status"] == "nothing_found", body["content"]
+    assert body["citations"] == []
+    # bob, who may read the runbook, gets it for the same question.
+    status, body = ask(signed_in(team.bob), "How long does a database failover take?")
+    assert body["status"] == "complete" and "four minutes" in body["content"]
+
+
+def test_relevance_gate_admits_a_weaker_passage_only_with_a_keyword_match() -> None:
+    from retrieval.search import ChunkHit
+
+    def hit(lexical_rank: int | None) -> ChunkHit:
+        return ChunkHit(1, 1, 1, "t", "text", "", {}, 0.0, dense_rank=1, lexical_rank=lexical_rank)
+
+    assert is_relevant(hit(None), 0.40) and is_relevant(hit(3), 0.40)
+    assert is_relevant(hit(1), 0.25), "close enough together with a shared keyword"
+    assert not is_relevant(hit(None), 0.25), "as close, but no shared keyword"
+    assert not is_relevant(hit(1), 0.10), "a keyword alone is not enough"
+
+
 def test_answer_records_prompt_version_route_model_and_retrieval_settings(team: Team, corpus: Corpus) -> None:
     status, body = ask(signed_in(team.alice), "Within how many days must expense reports be submitted?")
     assert status == 201
@@ -69,6 +95,8 @@ def test_answer_records_prompt_version_route_model_and_retrieval_settings(team: 
     assert message.model_id
     settings_used = message.retrieval_settings
     assert settings_used["k"] >= 1 and "min_relevance" in settings_used and "embedding_model" in settings_used
+    # The gate's inputs are recorded: one similarity per retrieved passage.
+    assert len(settings_used["relevance"]) == len(settings_used["retrieved_chunk_ids"]) >= 1
     # The stored citations are exactly the chunks that were shown, numbered as in the answer.
     stored = list(message.citations.order_by("number").values_list("number", "chunk_id"))
     assert stored == [(c["number"], c["chunk_id"]) for c in body["citations"]]

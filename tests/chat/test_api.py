@@ -212,6 +212,8 @@ def test_citation_shows_passage_with_highlights_and_hides_it_after_access_is_rev
     citation = Message.objects.get(pk=answer["id"]).citations.get(number=restricted["number"])
     opened = client.get(f"/api/v1/citations/{citation.pk}/").json()
     assert opened["available"] and opened["title"] == "Database failover runbook"
+    assert opened["document_url"] == f"/documents/{corpus.restricted.pk}/"
+    assert client.get(opened["document_url"]).status_code == 200, "the link opens the document page"
     highlighted = " ".join(s["text"] for s in opened["segments"] if s["highlight"])
     assert "four minutes" in highlighted
     assert "".join(s["text"] for s in opened["segments"]).strip()
@@ -263,3 +265,21 @@ def test_asking_too_often_is_refused_with_retry_after(team: Team, settings) -> N
     assert int(statuses[2]["Retry-After"]) >= 1
     assert "Please wait" in statuses[2].json()["detail"]
     assert Message.objects.filter(conversation_id=conversation_id, role="user").count() == 2
+
+
+def test_openapi_schema_documents_the_async_answer_endpoints_and_live_answers_match_it(
+    team: Team, corpus: Corpus
+) -> None:
+    import jsonschema
+
+    client = signed_in(team.bob)
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    post = schema["paths"]["/api/v1/conversations/{conversation_id}/messages/"]["post"]
+    assert set(post["responses"]["201"]["content"]) == {"application/json", "text/event-stream"}
+    assert "/v1/chat/completions" in schema["paths"] and "/v1/models" in schema["paths"]
+
+    answer = ask_json(client, new_conversation(client), "How long does a database failover take?")
+    validator = {"$ref": "#/components/schemas/Answer", "components": schema["components"]}
+    jsonschema.validate(answer, validator)
+    with pytest.raises(jsonschema.ValidationError):  # the schema has teeth
+        jsonschema.validate({**answer, "citations": [{"number": "one"}]}, validator)
