@@ -107,7 +107,7 @@ _SSE_ANSWER = (
     "With `Accept: text/event-stream`: Server-Sent Events `citation` (one per passage shown), `token` "
     "(`{text}`), then `done` (the answer without `citations`) or `error` (`{type, message, id}`)."
 )
-_SECURITY = [{"apiToken": []}, {"cookieAuth": []}]
+_SECURITY: list[dict[str, list[str]]] = [{"apiToken": []}, {"cookieAuth": []}]
 
 
 def _json(ref: str, description: str = "") -> dict[str, Any]:
