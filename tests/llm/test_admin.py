@@ -70,3 +70,26 @@ def test_deployment_form_refuses_a_floating_alias() -> None:
 def test_seeded_routes_answer_extractively() -> None:
     routes = {r.name: [d.provider for d in r.deployments.all()] for r in Route.objects.all()}
     assert routes["chat"] == routes["summarize"] == routes["guard"] == ["extractive"]
+
+
+def test_admin_pages_show_a_banner_for_unacknowledged_budget_alerts_until_acknowledged(client) -> None:
+    from accounts.services import grant_role
+    from assistant.llm.models import Budget, BudgetAlert
+
+    budget = Budget.objects.create(scope="global", period="month", metric="usd", limit=Decimal("100"))
+    alert = BudgetAlert.objects.create(budget=budget, period_key="2026-11", threshold_percent=90, used=Decimal("91"))
+    admin = get_user_model().objects.create_superuser(username="root", password="x", email="root@example.com")
+    client.force_login(admin)
+    page = client.get("/admin/").content.decode()
+    assert 'id="budget-alerts"' in page and "reached 90% in 2026-11" in page
+
+    # Pages outside the admin never carry it; employees never see it.
+    employee = get_user_model().objects.create_user(username="emp", password="x")
+    grant_role(user=employee, role="employee")
+    client.force_login(employee)
+    assert b"budget-alerts" not in client.get("/").content
+
+    alert.acknowledged = True
+    alert.save()
+    client.force_login(admin)
+    assert b"budget-alerts" not in client.get("/admin/").content
