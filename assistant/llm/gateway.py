@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -309,7 +309,10 @@ async def _events(request: CompletionRequest, *, streaming: bool) -> AsyncGenera
     first = route.chain[0].name if route.chain else chain[0].name
     call = _Call(request=request, route=route, budgets=applicable, streaming=streaming, first_deployment=first)
     last: errors.GatewayError = errors.RouteUnavailable()
-    for deployment in chain:
+    position = 0
+    while position < len(chain):
+        deployment = chain[position]
+        position += 1
         try:
             async with aclosing(_run(call, deployment)) as events:
                 async for event in events:
@@ -323,6 +326,19 @@ async def _events(request: CompletionRequest, *, streaming: bool) -> AsyncGenera
                 async for event in events:
                     yield event
             return
+        except errors.ContextTooLong as exc:
+            last = exc
+            trimmed = None if _larger_window_later(deployment, chain[position:]) else trimmed_for_context(call.request)
+            if trimmed is not None:
+                # No larger model to fall back to: drop the earlier turns and ask the same deployment again.
+                logger.info(
+                    "llm.context_trimmed deployment=%s dropped_messages=%s request_id=%s",
+                    deployment.name,
+                    len(call.request.messages) - len(trimmed.messages),
+                    request.request_id,
+                )
+                call.request = trimmed
+                position -= 1
         except errors.GatewayError as exc:
             last = exc
             if not exc.fallback:
@@ -331,6 +347,22 @@ async def _events(request: CompletionRequest, *, streaming: bool) -> AsyncGenera
         "llm.route_failed route=%s error_class=%s request_id=%s", route.name, last.error_class, request.request_id
     )
     yield ErrorEvent(last.error_class, last.user_message)
+
+
+def _larger_window_later(deployment: DeploymentConfig, rest: Sequence[DeploymentConfig]) -> bool:
+    return any(
+        d.provider != Provider.EXTRACTIVE and d.context_window_tokens > deployment.context_window_tokens for d in rest
+    )
+
+
+def trimmed_for_context(request: CompletionRequest) -> CompletionRequest | None:
+    """The request without its earlier conversation turns (the system message and the current question with
+    its fenced passages are kept), or ``None`` when there is nothing left to drop."""
+    messages = list(request.messages)
+    kept = [m for m in messages[:1] if m.role == "system"] + messages[-1:]
+    if len(kept) >= len(messages):
+        return None
+    return replace(request, messages=tuple(kept))
 
 
 async def stream_completion(request: CompletionRequest) -> AsyncIterator[StreamEvent]:

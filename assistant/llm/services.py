@@ -105,6 +105,7 @@ class DeploymentSpec:
     api_key_env: str = ""
     timeout_seconds: float = 60.0
     max_output_tokens: int = 1024
+    context_window_tokens: int = 128000
     temperature: float = 0.2
     input_per_million_usd: Decimal = Decimal(0)
     output_per_million_usd: Decimal = Decimal(0)
@@ -134,6 +135,7 @@ def configure_route(*, name: str, chain: Sequence[DeploymentSpec], on_budget_exh
                 api_key_env=spec.api_key_env,
                 timeout_seconds=spec.timeout_seconds,
                 max_output_tokens=spec.max_output_tokens,
+                context_window_tokens=spec.context_window_tokens,
                 temperature=spec.temperature,
             )
             Price.objects.create(

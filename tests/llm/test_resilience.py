@@ -102,6 +102,59 @@ def test_context_length_exceeded_falls_back_without_retrying(two_deployments) ->
     assert paths(two_deployments) == [OPENAI, ANTHROPIC]
 
 
+def _with_history():
+    from assistant.llm.types import ChatMessage
+
+    return chat_request(
+        messages=[
+            ChatMessage("system", "Answer from the passages."),
+            ChatMessage("user", "An earlier question " + "with a long context " * 50),
+            ChatMessage("assistant", "An earlier answer."),
+            ChatMessage("user", "How many days of leave do I get?"),
+        ]
+    )
+
+
+def test_context_length_exceeded_trims_earlier_turns_and_retries_when_no_larger_model_follows(fake_llm) -> None:
+    configure_route(name="chat", chain=[openai_spec(fake_llm)])
+    fake_llm.script(Behaviour(status=400, error_code="context_length_exceeded"))
+
+    result = async_to_sync(complete)(_with_history())
+
+    assert result.ok and result.done is not None and result.done.deployment == "gpt-primary"
+    first, second = fake_llm.requests
+    assert [m["role"] for m in first.body["messages"]] == ["system", "user", "assistant", "user"]
+    assert [m["role"] for m in second.body["messages"]] == ["system", "user"]
+    assert second.body["messages"][-1]["content"] == "How many days of leave do I get?"
+    assert _rows() == [("gpt-primary", "error", "context_too_long", False), ("gpt-primary", "ok", "", False)]
+
+
+def test_context_length_exceeded_goes_to_a_larger_model_with_the_whole_conversation(fake_llm) -> None:
+    configure_route(
+        name="chat",
+        chain=[
+            openai_spec(fake_llm, context_window_tokens=8192),
+            anthropic_spec(fake_llm, context_window_tokens=200000),
+        ],
+    )
+    fake_llm.script(Behaviour(status=400, error_code="context_length_exceeded"))
+
+    result = async_to_sync(complete)(_with_history())
+
+    assert result.ok and result.done is not None and result.done.deployment == "claude-backup"
+    assert len(fake_llm.requests) == 2 and len(fake_llm.requests[1].body["messages"]) == 3  # system sent apart
+
+
+def test_context_length_exceeded_twice_after_trimming_ends_with_a_clear_error(fake_llm) -> None:
+    configure_route(name="chat", chain=[openai_spec(fake_llm)])
+    fake_llm.script(*[Behaviour(status=400, error_code="context_length_exceeded")] * 2)
+
+    result = async_to_sync(complete)(_with_history())
+
+    assert not result.ok and result.error is not None and result.error.error_class == "context_too_long"
+    assert len(fake_llm.requests) == 2
+
+
 def test_anthropic_overload_falls_back_to_openai(fake_llm, settings) -> None:
     settings.LLM_MAX_RETRIES = 0
     configure_route(name="chat", chain=[anthropic_spec(fake_llm), openai_spec(fake_llm)])
