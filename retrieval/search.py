@@ -276,40 +276,16 @@ _ENTER_SEARCH_CONTEXT_SQL = (
 # Back to the session's own role: search() may run inside a caller's transaction that goes on to write.
 _LEAVE_SEARCH_CONTEXT_SQL = "SELECT set_config('role', 'none', true), set_config('docent.acl_keys', '', true)"
 
-# The query's lexemes become an OR tsquery: the text form of a stripped tsvector is a list of quoted
-# lexemes, which the tsquery parser reads back verbatim (no second stemming).
-
-# BM25 (Robertson/Sparck Jones idf with the +1 that keeps it positive, as Lucene and bm25s do). Term
-# frequencies are the lexeme's position counts in the chunk's search_vector, the length its lexeme_count; the
-# query's lexemes come from the same text search configuration. A chunk is a candidate when it holds any of
-# them (OR semantics, as BM25 ranks) and the ACL predicate admits it.
+# BM25 (Robertson/Sparck Jones idf with the +1 that keeps it positive, as Lucene and bm25s do) in the SQL
+# function of migration 0005: term frequencies are the lexeme's position counts in the chunk's search_vector,
+# the length its lexeme_count, document frequencies from TermStat; a chunk is a candidate when it holds any
+# query lexeme (OR semantics) and the ACL predicate admits it. MaxScore pruning skips chunks that hold only
+# common terms and cannot reach the pool: the exact BM25 top-k, without scoring most of the corpus.
 _LEXICAL_SQL = """
-WITH query_terms AS (
-    SELECT u.lexeme FROM unnest(to_tsvector('english', %(query)s)) AS u
-), corpus AS (
-    SELECT greatest(coalesce(max(s.chunk_count), 0), 1)::float8 AS n,
-           greatest(coalesce(max(s.total_length), 0), 1)::float8
-               / greatest(coalesce(max(s.chunk_count), 0), 1) AS avgdl
-    FROM retrieval_corpusstat s
-), weighted AS (
-    SELECT q.lexeme, ln(1 + (corpus.n - coalesce(t.df, 0) + 0.5) / (coalesce(t.df, 0) + 0.5)) AS idf
-    FROM query_terms q CROSS JOIN corpus LEFT JOIN retrieval_termstat t ON t.lexeme = q.lexeme
+SELECT chunk_id FROM retrieval_bm25_top(
+    %(query)s, %(acl)s::varchar[], %(document_ids)s::bigint[], %(k1)s::float8, %(b)s::float8, %(pool)s
 )
-SELECT c.id,
-       sum(w.idf * m.tf * (%(k1)s + 1)
-           / (m.tf + %(k1)s * (1 - %(b)s + %(b)s * c.lexeme_count / corpus.avgdl))) AS score
-FROM retrieval_chunk c
-CROSS JOIN corpus
-CROSS JOIN LATERAL (
-    SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 AS tf FROM unnest(c.search_vector) AS u
-) m
-JOIN weighted w ON w.lexeme = m.lexeme
-WHERE c.search_vector @@ (SELECT replace(strip(to_tsvector('english', %(query)s))::text, ' ', ' | ')::tsquery)
-  AND c.acl && %(acl)s::varchar[]
-  AND (%(document_ids)s::bigint[] IS NULL OR c.document_id = ANY(%(document_ids)s::bigint[]))
-GROUP BY c.id
-ORDER BY score DESC, c.id
-LIMIT %(pool)s
+ORDER BY bm25 DESC, chunk_id
 """
 
 _READABLE_SQL = """

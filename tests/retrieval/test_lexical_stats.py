@@ -115,3 +115,25 @@ def test_sql_bm25_ranks_exactly_like_textbook_bm25(team: Team) -> None:
         got = lexical_candidates(cursor, ["public"], query, None, params)
     assert got == sorted(expected, key=lambda chunk_id: (-expected[chunk_id], chunk_id))
     assert len(got) == 3
+
+
+def test_maxscore_pruning_returns_the_exact_bm25_top_k_and_keeps_the_acl(team: Team) -> None:
+    # Many chunks hold only the common word; few hold the rare ones: with a small pool, the commonest term is
+    # pruned from candidate generation, yet every chunk is still scored with all terms.
+    common = [f"Quarterly report number {i} with routine figures and the usual report summary." for i in range(40)]
+    rare = [f"The zebra report {i}: zebra sightings near the river." for i in range(6)]
+    rarest = ["A quokka and a zebra appear in this report.", "One quokka photo."]
+    public = write_document(title="public", passages=[*common, *rare[:3], rarest[0]], is_public=True)
+    write_document(title="restricted", passages=[*rare[3:], rarest[1]], groups=[team.group])
+    params = SearchParams.from_settings().with_changes(lexical_pool=4)
+    query = "quokka zebra report"
+    expected = python_bm25({}, query, params.bm25_k1, params.bm25_b)
+    ranked = sorted(expected, key=lambda chunk_id: (-expected[chunk_id], chunk_id))
+
+    with connection.cursor() as cursor:  # the session role: no row-level security, only the query's predicate
+        everything = lexical_candidates(cursor, ["public", f"group:{team.group.pk}"], query, None, params)
+        public_only = lexical_candidates(cursor, ["public"], query, None, params)
+    assert everything == ranked[:4]
+    public_ids = set(Chunk.objects.filter(document=public).values_list("pk", flat=True))
+    assert public_only == [chunk_id for chunk_id in ranked if chunk_id in public_ids][:4]
+    assert len(ranked) == 48, "every chunk holds the common word: without pruning, all would be scored"
