@@ -4,6 +4,10 @@ actual cost. Concurrent requests therefore see each other's reservations and can
 cap. A reservation left by a crashed process expires after ``LLM_RESERVATION_TTL_SECONDS``.
 
 Amounts are integers: nano-dollars for USD budgets, tokens for token budgets.
+
+Redis is the fast, shared counter; the ``LLMCall`` rows in Postgres are the record. When a period's counter is
+missing (a new period, or Redis restarted and lost it), it is seeded from those rows before anything is
+reserved, so losing Redis cannot reset a month's spend to zero.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db.models import Sum
 from django.utils import timezone
 
+from assistant.llm.models import LLMCall
 from assistant.llm.redis_client import KEY_PREFIX, async_redis
 
 logger = logging.getLogger("assistant.llm.budgets")
@@ -31,6 +38,10 @@ local now = tonumber(t[1])
 local n = #KEYS / 2
 local reservation = ARGV[1]
 local expires = now + tonumber(ARGV[2])
+for i = 1, n do
+  local key = KEYS[2 * i - 1]
+  if redis.call('HEXISTS', key, 'settled') == 0 then return -i end
+end
 for i = 1, n do
   local key, zkey = KEYS[2 * i - 1], KEYS[2 * i]
   local expired = redis.call('ZRANGEBYSCORE', zkey, '-inf', now)
@@ -70,7 +81,11 @@ for i = 1, n do
     redis.call('HDEL', key, 'r:' .. reservation)
     redis.call('ZREM', zkey, reservation)
   end
-  settled[i] = redis.call('HINCRBY', key, 'settled', tonumber(ARGV[1 + i]))
+  if redis.call('HEXISTS', key, 'settled') == 1 then
+    settled[i] = redis.call('HINCRBY', key, 'settled', tonumber(ARGV[1 + i]))
+  else
+    settled[i] = 0  -- the counter was lost meanwhile: the next reservation seeds it from the usage rows
+  end
 end
 return settled
 """
@@ -142,7 +157,16 @@ async def reserve(
     args: list[str | int] = [reservation.id, settings.LLM_RESERVATION_TTL_SECONDS]
     for budget in budgets:
         args += [budget.to_units(cost_usd=cost_usd, tokens=tokens), budget.limit_units()]
-    refused = int(await async_redis().eval(_RESERVE, len(budgets) * 2, *reservation.keys(), *args))
+    keys = reservation.keys()
+    for _ in range(len(budgets) + 1):
+        refused = int(await async_redis().eval(_RESERVE, len(budgets) * 2, *keys, *args))
+        if refused >= 0:
+            break
+        missing = -refused - 1
+        used = await sync_to_async(settled_units_from_usage)(budgets[missing], reservation.period_keys[missing])
+        # HSETNX: when several processes seed at once, the first value stands (they all read the same rows).
+        await async_redis().hsetnx(keys[2 * missing], "settled", used)
+        await async_redis().expire(keys[2 * missing], 45 * 86400)
     if refused:
         return None, Refusal(budget=budgets[refused - 1], period_key=reservation.period_keys[refused - 1])
     return reservation, None
@@ -162,6 +186,21 @@ async def settle(
         (budget, period, budget.from_units(int(units)))
         for budget, period, units in zip(reservation.budgets, reservation.period_keys, settled, strict=True)
     ]
+
+
+def settled_units_from_usage(budget: BudgetConfig, period_key: str) -> int:
+    """What the usage rows say this budget has spent in the period (to seed a missing Redis counter)."""
+    start = date.fromisoformat(period_key if budget.period == "day" else f"{period_key}-01")
+    calls = LLMCall.objects.filter(created_at__date__gte=start)
+    if budget.period == "day":
+        calls = calls.filter(created_at__date=start)
+    if budget.scope == "user":
+        calls = calls.filter(user_id=budget.user_id)
+    elif budget.scope == "group":
+        calls = calls.filter(user__groups=budget.group_id)
+    totals = calls.aggregate(cost=Sum("cost_usd"), tokens_in=Sum("input_tokens"), tokens_out=Sum("output_tokens"))
+    tokens = (totals["tokens_in"] or 0) + (totals["tokens_out"] or 0)
+    return budget.to_units(cost_usd=totals["cost"] or Decimal(0), tokens=tokens)
 
 
 def crossed_thresholds(budget: BudgetConfig, used: Decimal) -> list[int]:

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core import mail
 from django.db.models import Sum
+from django.utils import timezone
 
 from assistant.llm import errors
 from assistant.llm.gateway import complete
@@ -118,6 +119,25 @@ def test_token_budget_counts_tokens(priced_route) -> None:
     assert first.ok and first.done is not None
     # The first call used fewer tokens than its worst case, but the next worst case no longer fits.
     assert async_to_sync(complete)(chat_request()).error is not None
+
+
+def test_a_lost_redis_counter_is_seeded_from_the_usage_rows_so_spend_never_resets(priced_route) -> None:
+    limit = upper_bound_input_tokens(chat_request().messages) + MAX_OUT  # exactly one worst case
+    budget = set_budget(scope="global", period="day", limit=Decimal(limit), metric="tokens")
+    first = async_to_sync(complete)(chat_request())
+    assert first.ok
+
+    # Redis restarts and loses every counter; the usage row of the first call is still in Postgres.
+    client = sync_redis()
+    lost = list(client.scan_iter(f"{KEY_PREFIX}budget:*"))
+    assert lost
+    client.delete(*lost)
+
+    assert async_to_sync(complete)(chat_request()).error is not None, "the day's spend did not reset"
+    used = LLMCall.objects.aggregate(total=Sum("input_tokens") + Sum("output_tokens"))["total"]
+    counter = f"{KEY_PREFIX}budget:{budget.pk}:{timezone.localdate().isoformat()}"
+    settled = int(client.hget(counter, "settled") or 0)
+    assert settled == used > 0
 
 
 @pytest.mark.slow
