@@ -194,7 +194,7 @@ def settled_units_from_usage(budget: BudgetConfig, period_key: str) -> int:
     calls = LLMCall.objects.filter(created_at__date__gte=start)
     if budget.period == "day":
         calls = calls.filter(created_at__date=start)
-    if budget.scope == "user":
+    if budget.scope == "user" and budget.user_id is not None:
         calls = calls.filter(user_id=budget.user_id)
     elif budget.scope == "group":
         calls = calls.filter(user__groups=budget.group_id)
