@@ -10,6 +10,8 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from ingestion.models import Document
+from ingestion.pipeline import chunk_params
+from retrieval.embeddings import get_embedder
 from retrieval.models import Chunk
 from tests.browser import chromium
 from tests.ingestion import files
@@ -38,8 +40,8 @@ def test_curator_uploads_pdf_docx_html_and_sees_progress_to_ready(
     client.force_login(alice)
     session = client.cookies[settings.SESSION_COOKIE_NAME].value
     purge_ingestion_queue()
-    # The UI is the subject here; the real model runs end to end in test_worker and test_api.
-    env: dict[str, Any] = {"MEDIA_ROOT": str(media_root), "EMBEDDING_BACKEND": "hashing"}
+    # The default embedding backend (the real model), as a curator's upload would run in production.
+    env: dict[str, Any] = {"MEDIA_ROOT": str(media_root), "EMBEDDING_BACKEND": settings.EMBEDDING_BACKEND}
     with celery_worker(queues="ingestion", log_path=tmp_path / "worker.log", **env), chromium() as browser:
         context = browser.new_context()
         context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}])
@@ -63,9 +65,16 @@ def test_curator_uploads_pdf_docx_html_and_sees_progress_to_ready(
         # After a reload the list shows them from the server side too.
         page.reload()
         expect(page.locator("#document-list tbody tr[data-status=ready]")).to_have_count(3)
+        # The document page: the curator who uploaded it may download it and change who may read it.
+        page.locator("#document-list a", has_text="onboarding").first.click()
+        expect(page.locator("#download")).to_be_visible()
+        expect(page.locator("#access-form")).to_be_visible()
         assert csp_errors == []
         context.close()
     assert Document.objects.count() == 3
     for document in Document.objects.all():
         acl = set(Chunk.objects.filter(document=document).values_list("acl", flat=True).first() or [])
         assert acl == {f"group:{engineering.pk}", f"user:{alice.pk}"}
+        versions = set(Chunk.objects.filter(document=document).values_list("embedding_model", "chunker_version"))
+        assert versions == {(get_embedder().model_id, chunk_params().version)}
+        assert all(Chunk.objects.filter(document=document).values_list("locator", flat=True))
