@@ -1,0 +1,58 @@
+"""The /search/ page in a real Chromium: members find the restricted passage, an outsider never sees it."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from playwright.sync_api import expect
+
+from tests.browser import chromium
+from tests.retrieval.conftest import Team, write_document
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+SECRET = "KESTREL-5521"
+
+
+def session_cookie(user, live_server) -> dict[str, str]:
+    client = Client()
+    client.force_login(user)
+    return {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+            "url": live_server.url}  # fmt: skip
+
+
+def test_search_page_shows_members_the_restricted_passage_and_outsiders_only_public_ones(
+    live_server, team: Team
+) -> None:
+    write_document(
+        title="Failover runbook",
+        passages=[f"To fail over the primary database, run the failover script with code {SECRET}."],
+        groups=[team.group],
+        owner=team.alice,
+    )
+    write_document(
+        title="Travel policy",
+        passages=["Book database conference travel through the travel portal two weeks ahead."],
+        is_public=True,
+    )
+    with chromium() as browser:
+        for user, sees_restricted in ((team.bob, True), (team.charlie, False)):
+            context = browser.new_context()
+            context.add_cookies([session_cookie(user, live_server)])
+            page = context.new_page()
+            csp_errors: list[str] = []
+            page.on("console", lambda m, seen=csp_errors: seen.append(m.text) if "Content Security" in m.text else None)
+            page.goto(f"{live_server.url}/search/")
+            page.fill("#id_q", "database failover script")
+            page.click("#search-form button[type=submit]")
+            titles = page.locator("#search-results .result-title")
+            expect(titles.first).to_be_visible()
+            shown = titles.all_inner_texts()
+            assert ("Failover runbook" in shown) is sees_restricted, (user.username, shown)
+            assert "Travel policy" in shown
+            if not sees_restricted:
+                assert SECRET not in page.content()
+            assert "q=database" in page.url, "the URL keeps the query (bookmarkable)"
+            assert csp_errors == []
+            context.close()
