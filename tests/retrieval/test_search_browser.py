@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 from django.test import Client
-from playwright.sync_api import expect
+from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api._generated import SetCookieParam
 
 from tests.browser import chromium
 from tests.retrieval.conftest import Team, write_document
@@ -15,11 +16,22 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 SECRET = "KESTREL-5521"
 
 
-def session_cookie(user, live_server) -> dict[str, str]:
+def session_cookie(user, live_server) -> SetCookieParam:
     client = Client()
     client.force_login(user)
-    return {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-            "url": live_server.url}  # fmt: skip
+    value = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return {"name": settings.SESSION_COOKIE_NAME, "value": value, "url": live_server.url}
+
+
+def console_csp_errors(page: Page) -> list[str]:
+    errors: list[str] = []
+
+    def collect(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            errors.append(message.text)
+
+    page.on("console", collect)
+    return errors
 
 
 def test_search_page_shows_members_the_restricted_passage_and_outsiders_only_public_ones(
@@ -41,8 +53,7 @@ def test_search_page_shows_members_the_restricted_passage_and_outsiders_only_pub
             context = browser.new_context()
             context.add_cookies([session_cookie(user, live_server)])
             page = context.new_page()
-            csp_errors: list[str] = []
-            page.on("console", lambda m, seen=csp_errors: seen.append(m.text) if "Content Security" in m.text else None)
+            csp_errors = console_csp_errors(page)
             page.goto(f"{live_server.url}/search/")
             page.fill("#id_q", "database failover script")
             page.click("#search-form button[type=submit]")
