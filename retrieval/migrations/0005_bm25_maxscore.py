@@ -11,6 +11,8 @@ term's BM25 contribution can never exceed ``idf * (k1 + 1)``, so (MaxScore, Turt
 3. if those are the terms of pass 1, its result is already exact; otherwise score once more with them.
 
 Every chunk is scored with *all* query terms: the result is the exact BM25 top-k, only found faster. The
+query's lexemes are picked out of a chunk's vector in C (``setweight`` marks them, ``ts_filter`` keeps
+them) rather than by unnesting and joining every lexeme of the chunk. The
 functions run with the caller's rights (``SECURITY INVOKER``), so the reader role's row-level security still
 applies; the ACL predicate is in the scoring query itself. Parameter names differ from every chunk column on
 purpose: in a SQL function a column of the same name would silently win over a parameter.
@@ -28,7 +30,8 @@ LANGUAGE sql STABLE AS $fn$
            sum(w.idf * m.tf * (k1 + 1) / (m.tf + k1 * (1 - b + b * c.lexeme_count / avg_length))) AS bm25
     FROM retrieval_chunk c
     CROSS JOIN LATERAL (
-        SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 AS tf FROM unnest(c.search_vector) AS u
+        SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 AS tf
+        FROM unnest(ts_filter(setweight(setweight(c.search_vector, 'D'), 'A', query_terms), '{a}')) AS u
     ) m
     JOIN unnest(query_terms, term_idfs) AS w(lexeme, idf) ON w.lexeme = m.lexeme
     WHERE c.search_vector @@ replace(array_to_tsvector(match_terms)::text, ' ', ' | ')::tsquery
