@@ -130,14 +130,21 @@ class _Turn:
     prompt: PromptVersion
     history: list[ChatMessage]
     summary: str
+    route: str
 
 
 @transaction.atomic
 def _start_turn(
-    *, conversation: Conversation, question: str, regenerate: bool, history_override: Sequence[ChatMessage] | None
+    *,
+    conversation: Conversation,
+    question: str,
+    regenerate: bool,
+    history_override: Sequence[ChatMessage] | None,
+    prompt_label: str | None = None,
+    route: str | None = None,
 ) -> _Turn:
     """Persist the question (or find the one to regenerate) and load what the prompt needs."""
-    prompt = get_prompt_version(name=settings.CHAT_PROMPT_NAME, label=settings.CHAT_PROMPT_LABEL)
+    prompt = get_prompt_version(name=settings.CHAT_PROMPT_NAME, label=prompt_label or settings.CHAT_PROMPT_LABEL)
     previous = list(conversation.messages.order_by("created_at", "pk"))
     if regenerate:
         asked = [m for m in previous if m.role == Message.Role.USER]
@@ -160,7 +167,13 @@ def _start_turn(
             for m in previous
             if m.role == Message.Role.USER or m.status == Message.Status.COMPLETE
         ]
-    return _Turn(question=question_message, prompt=prompt, history=history, summary=conversation.summary)
+    return _Turn(
+        question=question_message,
+        prompt=prompt,
+        history=history,
+        summary=conversation.summary,
+        route=route or prompt.route,
+    )
 
 
 def _relevance(question: str, hits: Sequence[ChunkHit]) -> list[float]:
@@ -220,7 +233,7 @@ def _finish_turn(*, conversation: Conversation, turn: _Turn, outcome: _Outcome, 
         status=outcome.status,
         reply_to=turn.question,
         prompt_version=turn.prompt,
-        route=turn.prompt.route,
+        route=turn.route,
         model_id=done.model_id if done else "",
         deployment=done.deployment if done else "",
         label=(done.label or "") if done else "",
@@ -276,6 +289,8 @@ async def answer_question(
     regenerate: bool = False,
     history: Sequence[ChatMessage] | None = None,
     request_id: str = "",
+    prompt_label: str | None = None,
+    route: str | None = None,
 ) -> AsyncIterator[ChatEvent]:
     """Answer ``question`` in ``conversation`` (which the caller has checked ``user`` owns), as events.
 
@@ -284,6 +299,7 @@ async def answer_question(
     passage that was shown; the stored citations are exactly the passages shown to the model; the answer
     records the prompt version, route, model id and retrieval settings; an answer stopped by the client is
     stored as far as it got. ``history`` replaces the stored history (the OpenAI-compatible endpoint).
+    ``prompt_label`` and ``route`` override the configured label and the prompt's route (eval runs).
     """
     question = question.strip()
     if not question and not regenerate:
@@ -292,7 +308,12 @@ async def answer_question(
         raise QuestionRejected(f"Questions are limited to {settings.CHAT_MAX_QUESTION_CHARS} characters.")
     request_id = request_id or uuid.uuid4().hex
     turn = await sync_to_async(_start_turn)(
-        conversation=conversation, question=question, regenerate=regenerate, history_override=history
+        conversation=conversation,
+        question=question,
+        regenerate=regenerate,
+        history_override=history,
+        prompt_label=prompt_label,
+        route=route,
     )
     question = turn.question.content
     outcome = _Outcome()
@@ -370,7 +391,7 @@ async def answer_question(
             history_summary=plan.history_summary,
         )
         request = CompletionRequest(
-            route=prompt.route,
+            route=turn.route,
             messages=rendered.messages,
             question=question,
             passages=shown,

@@ -599,3 +599,11 @@ ADMIN_MFA_REQUIRED = env_bool("ADMIN_MFA_REQUIRED", not DEV_MODE)
 
 SESSION_ABSOLUTE_SECONDS = SESSION_COOKIE_AGE
 SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 3600, minimum=60)
+
+
+# --- observability and answer quality (assistant.observability, assistant.evals; docs/observability.md) -----
+
+INSTALLED_APPS += ["assistant.evals"]
+# The release gate: moving the production prompt label to a version whose last eval score is lower than the
+# current version's by more than this (scores run 0..1) is refused unless forced.
+EVAL_GATE_MAX_DROP = env_float("EVAL_GATE_MAX_DROP", 0.05)
