@@ -22,6 +22,7 @@ from assistant.evals.loader import CaseData
 from assistant.evals.models import EvalCase, EvalResult, EvalRun
 from assistant.evals.scoring import CaseScore, CaseSpec, Observed, aggregate, score_case
 from assistant.models import Conversation, Feedback
+from assistant.observability.request_id import bind_request
 from assistant.prompts import get_prompt_version
 from assistant.services import (
     AnswerDone,
@@ -135,6 +136,8 @@ def ask_case(*, case: EvalCase, prompt_label: str, route: str | None) -> tuple[O
     """Ask the case's question as its user through ``answer_question`` (the real pipeline: permission-aware
     retrieval, relevance gate, prompt, gateway, citation check). Returns what was observed and the latency."""
     conversation = create_conversation(owner=case.run_as, title=f"Eval {case.key}", channel="api")
+    request_id = f"eval-{uuid.uuid4().hex[:20]}"
+    bind_request(request_id, eval_case=case.key)
     started = time.perf_counter()
     try:
         events = async_to_sync(_collect)(
@@ -143,7 +146,7 @@ def ask_case(*, case: EvalCase, prompt_label: str, route: str | None) -> tuple[O
             question=case.question,
             prompt_label=prompt_label,
             route=route,
-            request_id=f"eval-{uuid.uuid4().hex[:20]}",
+            request_id=request_id,
         )
     finally:
         latency_ms = round((time.perf_counter() - started) * 1000)

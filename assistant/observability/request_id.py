@@ -42,7 +42,8 @@ def request_started_at() -> float | None:
 
 
 def bind_request(request_id: str, **fields: Any) -> None:
-    """Start a fresh log context for one unit of work (a request, a task)."""
+    """Start a fresh log context for one unit of work (a request, a task, an eval case)."""
+    _started.set(None)
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id, **fields)
 

@@ -40,12 +40,12 @@ class DailySeries:
     """Values per day (missing days are zero) for several named series."""
 
     days: list[date]
-    series: dict[str, list[float]] = field(default_factory=dict)
+    series: dict[str, list[float | None]] = field(default_factory=dict)
 
     def put(self, name: str, day: date, value: float) -> None:
         values = self.series.setdefault(name, [0.0] * len(self.days))
         if day in self._index:
-            values[self._index[day]] += value
+            values[self._index[day]] = (values[self._index[day]] or 0.0) + value
 
     @property
     def _index(self) -> dict[date, int]:
@@ -133,13 +133,15 @@ def latency_percentiles(*, days_back: int = 14, route: str = "chat") -> tuple[Da
             t99=Percentile("ttft_ms", 0.99),
         )
     )
-    for name in ("p50", "p95", "p99"):
-        latency.series[name] = [0.0] * len(window)
-        ttft.series[name] = [0.0] * len(window)
-    for row in rows:
-        for name, key in (("p50", "50"), ("p95", "95"), ("p99", "99")):
-            latency.put(name, row["day"], row[f"l{key}"] or 0.0)
-            ttft.put(name, row["day"], row[f"t{key}"] or 0.0)
+    index = {day: i for i, day in enumerate(window)}
+    for name, key in (("p50", "50"), ("p95", "95"), ("p99", "99")):
+        # Days without calls are gaps (None), not zero latency.
+        latency.series[name] = [None] * len(window)
+        ttft.series[name] = [None] * len(window)
+        for row in rows:
+            if row["day"] in index:
+                latency.series[name][index[row["day"]]] = row[f"l{key}"]
+                ttft.series[name][index[row["day"]]] = row[f"t{key}"]
     return latency, ttft
 
 

@@ -94,7 +94,7 @@ def _axes(parts: list[str], frame: _Frame, x_labels: Sequence[str], y_format: Fo
         )
     every = max(1, math.ceil(len(x_labels) / 7))
     for i, label in enumerate(x_labels):
-        if i % every == 0 or i == len(x_labels) - 1:
+        if i % every == 0 or (i == len(x_labels) - 1 and i % every > every // 2):
             parts.append(
                 f'<text x="{frame.x(i):.1f}" y="{HEIGHT - BOTTOM + 14}" font-size="10" text-anchor="middle" '
                 f'fill="#4b5563">{escape(label)}</text>'
