@@ -32,9 +32,17 @@ ROLE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     CURATOR: ("ingestion.*",),
     # Admins run the assistant: prompts (assistant app), routes, models and budgets (llm app), users and
     # groups, schedules.
-    ADMIN: ("assistant.*", "llm.*", "accounts.*", "auth.view_group", "auth.change_group", "django_celery_beat.*"),
+    ADMIN: (
+        "assistant.*",
+        "llm.*",
+        "evals.*",
+        "accounts.*",
+        "auth.view_group",
+        "auth.change_group",
+        "django_celery_beat.*",
+    ),
     # Auditors read the audit log, conversation metadata and usage, and who has which account; never change.
-    AUDITOR: ("assistant.view_*", "llm.view_*", "accounts.view_*", "auth.view_group"),
+    AUDITOR: ("assistant.view_*", "llm.view_*", "evals.view_*", "accounts.view_*", "auth.view_group"),
 }
 
 

@@ -11,8 +11,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import User
+from assistant.evals.gate import release_verdict
+from assistant.evals.services import create_case_from_feedback
 from assistant.models import Conversation, Feedback, Message, PromptLabel, PromptLabelMove, PromptVersion
-from assistant.prompts import create_prompt_version, move_label, validate_template
+from assistant.prompts import PRODUCTION, create_prompt_version, move_label, validate_template
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -82,6 +84,9 @@ class PromptVersionAdmin(admin.ModelAdmin):
 
 class PromptLabelForm(forms.ModelForm):
     note = forms.CharField(required=False, max_length=500, help_text="Why this release or rollback.")
+    force = forms.BooleanField(
+        required=False, help_text="Release even though the eval gate refuses it (recorded in the label history)."
+    )
 
     class Meta:
         model = PromptLabel
@@ -92,6 +97,14 @@ class PromptLabelForm(forms.ModelForm):
         version = data.get("version")
         if version is not None and data.get("name") and version.name != data["name"]:
             raise forms.ValidationError("The version must be a version of the same prompt.")
+        label = data.get("label") or (self.instance.label if self.instance.pk else "")
+        if version is not None and label == PRODUCTION and not data.get("force"):
+            current = self.instance.version if self.instance.pk else None
+            verdict = release_verdict(current=current, candidate=version)
+            if not verdict.allowed:
+                raise forms.ValidationError(
+                    f"Release refused by the eval gate: {verdict.reason}. Tick force to override."
+                )
         return data
 
 
@@ -116,6 +129,7 @@ class PromptLabelAdmin(admin.ModelAdmin):
             label=obj.label,
             moved_by=request.user,
             note=form.cleaned_data.get("note", ""),
+            force=bool(form.cleaned_data.get("force")),
         )
         obj.pk = moved.pk
 
@@ -178,3 +192,12 @@ class MessageAdmin(ReadOnlyAdmin):
 class FeedbackAdmin(ReadOnlyAdmin):
     list_display = ["message", "user", "rating", "comment", "created_at"]
     list_filter = ["rating"]
+    actions = ["make_eval_cases"]
+
+    @admin.action(description="Turn thumbs-down answers into eval cases", permissions=["make_eval_case"])
+    def make_eval_cases(self, request: HttpRequest, queryset: QuerySet[Feedback]) -> None:
+        made = [create_case_from_feedback(feedback=f) for f in queryset.filter(rating=Feedback.Rating.DOWN)]
+        self.message_user(request, f"{len(made)} eval case(s) in suite 'feedback': add expected facts to them.")
+
+    def has_make_eval_case_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("evals.add_evalcase")

@@ -5,6 +5,7 @@ Release and rollback are the same operation, :func:`move_label`; each move is re
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections.abc import Sequence
@@ -15,8 +16,11 @@ from django.db import transaction
 from django.db.models import Max
 
 from accounts.models import User
+from assistant.evals.gate import ReleaseRefused, release_verdict
 from assistant.llm.types import ChatMessage, Passage
 from assistant.models import PromptLabel, PromptLabelMove, PromptVersion
+
+logger = logging.getLogger("assistant.prompts")
 
 PRODUCTION = "production"
 REQUIRED_PLACEHOLDERS = ("{passages}", "{question}")
@@ -73,10 +77,23 @@ def create_prompt_version(
 
 
 @transaction.atomic
-def move_label(*, version: PromptVersion, label: str, moved_by: User | None, note: str = "") -> PromptLabel:
-    """Point ``label`` of the version's prompt at ``version`` (release or rollback) and record the move."""
+def move_label(
+    *, version: PromptVersion, label: str, moved_by: User | None, note: str = "", force: bool = False
+) -> PromptLabel:
+    """Point ``label`` of the version's prompt at ``version`` (release or rollback) and record the move.
+
+    Moving ``production`` passes the eval gate (``assistant.evals.gate``): a version whose last eval run is
+    worse than the current one's beyond the threshold raises :class:`ReleaseRefused` unless ``force``; a
+    forced move says so in the recorded note."""
     row = PromptLabel.objects.select_for_update().filter(name=version.name, label=label).first()
     previous = row.version if row is not None else None
+    if label == PRODUCTION:
+        verdict = release_verdict(current=previous, candidate=version)
+        if not verdict.allowed:
+            if not force:
+                raise ReleaseRefused(verdict.reason)
+            note = f"[forced past the eval gate: {verdict.reason}] {note}".strip()[:500]
+            logger.warning("prompt.release_forced", extra={"version": version.pk, "reason": verdict.reason})
     if row is None:
         row = PromptLabel.objects.create(name=version.name, label=label, version=version, updated_by=moved_by)
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from assistant.context import plan_context
 from assistant.llm import gateway
 from assistant.llm.types import ChatMessage, CompletionRequest, DoneEvent, ErrorEvent, Passage, TokenEvent
 from assistant.models import Citation, Conversation, Feedback, Message, PromptVersion
+from assistant.observability.metrics import FEEDBACK
+from assistant.observability.request_id import current_request_id
+from assistant.observability.turns import outcome_fields, stage, start_turn
 from assistant.prompts import get_prompt_version, render_messages
 from retrieval.embeddings import get_embedder
 from retrieval.search import ChunkHit, SearchResults, search
@@ -118,6 +122,7 @@ def record_feedback(*, message: Message, user: User, rating: int, comment: str =
     feedback, _ = Feedback.objects.update_or_create(
         message=message, user=user, defaults={"rating": rating, "comment": comment.strip()[:2000]}
     )
+    FEEDBACK.labels("up" if rating == Feedback.Rating.UP else "down").inc()
     return feedback
 
 
@@ -130,14 +135,21 @@ class _Turn:
     prompt: PromptVersion
     history: list[ChatMessage]
     summary: str
+    route: str
 
 
 @transaction.atomic
 def _start_turn(
-    *, conversation: Conversation, question: str, regenerate: bool, history_override: Sequence[ChatMessage] | None
+    *,
+    conversation: Conversation,
+    question: str,
+    regenerate: bool,
+    history_override: Sequence[ChatMessage] | None,
+    prompt_label: str | None = None,
+    route: str | None = None,
 ) -> _Turn:
     """Persist the question (or find the one to regenerate) and load what the prompt needs."""
-    prompt = get_prompt_version(name=settings.CHAT_PROMPT_NAME, label=settings.CHAT_PROMPT_LABEL)
+    prompt = get_prompt_version(name=settings.CHAT_PROMPT_NAME, label=prompt_label or settings.CHAT_PROMPT_LABEL)
     previous = list(conversation.messages.order_by("created_at", "pk"))
     if regenerate:
         asked = [m for m in previous if m.role == Message.Role.USER]
@@ -160,7 +172,13 @@ def _start_turn(
             for m in previous
             if m.role == Message.Role.USER or m.status == Message.Status.COMPLETE
         ]
-    return _Turn(question=question_message, prompt=prompt, history=history, summary=conversation.summary)
+    return _Turn(
+        question=question_message,
+        prompt=prompt,
+        history=history,
+        summary=conversation.summary,
+        route=route or prompt.route,
+    )
 
 
 def _relevance(question: str, hits: Sequence[ChunkHit]) -> list[float]:
@@ -224,7 +242,8 @@ class _Outcome:
 def _finish_turn(*, conversation: Conversation, turn: _Turn, outcome: _Outcome, request_id: str) -> AnswerDone:
     """Persist the answer with the passages shown, its citations and what produced it."""
     numbers = {passage.number for passage, _ in outcome.passages}
-    content, cited, invalid = check_citations(outcome.text, numbers)
+    with stage("checks"):
+        content, cited, invalid = check_citations(outcome.text, numbers)
     content = content.strip()
     if outcome.status == Message.Status.STOPPED:
         content = f"{content}\n\n{STOPPED_NOTE}".strip()
@@ -238,7 +257,7 @@ def _finish_turn(*, conversation: Conversation, turn: _Turn, outcome: _Outcome, 
         status=outcome.status,
         reply_to=turn.question,
         prompt_version=turn.prompt,
-        route=turn.prompt.route,
+        route=turn.route,
         model_id=done.model_id if done else "",
         deployment=done.deployment if done else "",
         label=(done.label or "") if done else "",
@@ -294,6 +313,8 @@ async def answer_question(
     regenerate: bool = False,
     history: Sequence[ChatMessage] | None = None,
     request_id: str = "",
+    prompt_label: str | None = None,
+    route: str | None = None,
 ) -> AsyncIterator[ChatEvent]:
     """Answer ``question`` in ``conversation`` (which the caller has checked ``user`` owns), as events.
 
@@ -302,22 +323,38 @@ async def answer_question(
     passage that was shown; the stored citations are exactly the passages shown to the model; the answer
     records the prompt version, route, model id and retrieval settings; an answer stopped by the client is
     stored as far as it got. ``history`` replaces the stored history (the OpenAI-compatible endpoint).
+    ``prompt_label`` and ``route`` override the configured label and the prompt's route (eval runs).
     """
-    question = question.strip()
-    if not question and not regenerate:
-        raise QuestionRejected("Ask a question first.")
-    if len(question) > settings.CHAT_MAX_QUESTION_CHARS:
-        raise QuestionRejected(f"Questions are limited to {settings.CHAT_MAX_QUESTION_CHARS} characters.")
-    request_id = request_id or uuid.uuid4().hex
-    turn = await sync_to_async(_start_turn)(
-        conversation=conversation, question=question, regenerate=regenerate, history_override=history
-    )
+    request_id = request_id or current_request_id() or uuid.uuid4().hex
+    timer = start_turn(request_id=request_id, user_id=user.pk)
+    try:
+        with timer.stage("guard"):
+            question = question.strip()
+            if not question and not regenerate:
+                raise QuestionRejected("Ask a question first.")
+            if len(question) > settings.CHAT_MAX_QUESTION_CHARS:
+                raise QuestionRejected(f"Questions are limited to {settings.CHAT_MAX_QUESTION_CHARS} characters.")
+        with timer.stage("persistence"):
+            turn = await sync_to_async(_start_turn)(
+                conversation=conversation,
+                question=question,
+                regenerate=regenerate,
+                history_override=history,
+                prompt_label=prompt_label,
+                route=route,
+            )
+    except QuestionRejected:
+        timer.note(status="rejected", error_class="question_rejected")
+        timer.finish()
+        raise
+    timer.note(request_id=request_id, prompt_version=turn.prompt.pk, route=turn.route, channel=conversation.channel)
     question = turn.question.content
     outcome = _Outcome()
     finished = False
     try:
-        results: SearchResults = await sync_to_async(search)(user=user, query=question, k=settings.CHAT_RETRIEVAL_K)
-        scores = await asyncio.to_thread(_relevance, question, results)
+        with timer.stage("retrieval"):
+            results: SearchResults = await sync_to_async(search)(user=user, query=question, k=settings.CHAT_RETRIEVAL_K)
+            scores = await asyncio.to_thread(_relevance, question, results)
         outcome.retrieval_settings = {
             **results.describe(),
             "min_relevance": settings.CHAT_MIN_RELEVANCE,
@@ -326,13 +363,15 @@ async def answer_question(
             "retrieved_chunk_ids": [hit.chunk_id for hit in results],
         }
         relevant = [(hit, s) for hit, s in zip(results, scores, strict=True) if is_relevant(hit, s)]
+        timer.note(passages_retrieved=len(results), empty_retrieval=not relevant)
         if not relevant:
             outcome.status = Message.Status.NOTHING_FOUND
             outcome.text = NOTHING_FOUND
             yield AnswerToken(NOTHING_FOUND)
-            done = await sync_to_async(_finish_turn)(
-                conversation=conversation, turn=turn, outcome=outcome, request_id=request_id
-            )
+            with timer.stage("persistence"):
+                done = await sync_to_async(_finish_turn)(
+                    conversation=conversation, turn=turn, outcome=outcome, request_id=request_id
+                )
             finished = True
             yield done
             return
@@ -349,6 +388,7 @@ async def answer_question(
             for i, (hit, _) in enumerate(relevant, start=1)
         ]
         prompt = turn.prompt
+        prompt_started = time.perf_counter()
         plan = await asyncio.to_thread(
             plan_context,
             system_prompt=prompt.system_template,
@@ -388,8 +428,14 @@ async def answer_question(
             history=plan.history,
             history_summary=plan.history_summary,
         )
+        timer.add("prompt", time.perf_counter() - prompt_started)
+        timer.note(
+            passages_shown=len(shown),
+            context_truncated=bool(plan.dropped_passages or plan.dropped_turns),
+            context_tokens=plan.used_tokens,
+        )
         request = CompletionRequest(
-            route=prompt.route,
+            route=turn.route,
             messages=rendered.messages,
             question=question,
             passages=shown,
@@ -399,8 +445,10 @@ async def answer_question(
             request_id=request_id,
             prompt_version_id=prompt.pk,
         )
+        timer.generation_start()
         async for event in gateway.stream_completion(request):
             if isinstance(event, TokenEvent):
+                timer.token()
                 outcome.text += event.text
                 yield AnswerToken(event.text)
             elif isinstance(event, DoneEvent):
@@ -408,9 +456,11 @@ async def answer_question(
             elif isinstance(event, ErrorEvent):
                 outcome.error = event
                 outcome.status = Message.Status.ERROR
-        done = await sync_to_async(_finish_turn)(
-            conversation=conversation, turn=turn, outcome=outcome, request_id=request_id
-        )
+        timer.generation_end()
+        with timer.stage("persistence"):
+            done = await sync_to_async(_finish_turn)(
+                conversation=conversation, turn=turn, outcome=outcome, request_id=request_id
+            )
         finished = True
         if outcome.error is not None:
             yield AnswerFailed(outcome.error.error_class, outcome.error.message, done.message_id)
@@ -426,3 +476,6 @@ async def answer_question(
                 )
             )
         raise
+    finally:
+        timer.note(status=outcome.status, **outcome_fields(outcome.done, outcome.error))
+        timer.finish()

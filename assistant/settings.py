@@ -605,3 +605,46 @@ ADMIN_MFA_REQUIRED = env_bool("ADMIN_MFA_REQUIRED", not DEV_MODE)
 
 SESSION_ABSOLUTE_SECONDS = SESSION_COOKIE_AGE
 SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 3600, minimum=60)
+
+
+# --- observability and answer quality (assistant.observability, assistant.evals; docs/observability.md) -----
+
+INSTALLED_APPS += ["assistant.evals", "assistant.observability", "django_prometheus"]
+# django-prometheus times every request by view (first and last middleware); the request id is bound next, so
+# every later log line carries it.
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "assistant.observability.request_id.RequestIdMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+# Logs: one structlog processor chain for structlog and stdlib records (assistant/observability/logging.py).
+# json in production (one object per line, for the log pipeline), console in development.
+LOG_FORMAT = env_choice("LOG_FORMAT", "console" if DEV_MODE else "json", {"json", "console"})
+from assistant.observability.logging import configure_structlog as _configure_structlog  # noqa: E402
+from assistant.observability.logging import logging_config as _logging_config  # noqa: E402
+
+LOGGING = _logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+_configure_structlog()
+
+# /metrics: allowed with "Authorization: Bearer <METRICS_TOKEN>" or from these networks (CIDR, comma-separated).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+try:
+    import ipaddress as _ipaddress
+
+    METRICS_ALLOWED_NETWORKS = [
+        _ipaddress.ip_network(net, strict=False)
+        for net in env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+    ]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_exc}") from _exc
+
+# Tracing (OpenTelemetry): on only when an OTLP endpoint is set, e.g. http://otel-collector:4318.
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT")
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "docent") or "docent"
+# The release gate: moving the production prompt label to a version whose last eval score is lower than the
+# current version's by more than this (scores run 0..1) is refused unless forced.
+EVAL_GATE_MAX_DROP = env_float("EVAL_GATE_MAX_DROP", 0.05)
+# Workers log through the same LOGGING (structlog chain, request ids) instead of Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -7,10 +7,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from assistant import views
+from assistant.observability import views as observability_views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", observability_views.metrics, name="metrics"),
+    path("dashboard/", observability_views.dashboard, name="dashboard"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("", include("accounts.urls")),

@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from ingestion.chunking import ChunkDraft, ChunkParams, chunk_document
+from ingestion.metrics import observe_job_end
 from ingestion.models import Document, DocumentVersion, IngestionJob
 from ingestion.parsers import PARSERS, ParseError, UnsupportedType, detect_type
 from ingestion.storage import read_blob
@@ -193,6 +194,7 @@ def run_claimed_job(*, job: IngestionJob, embedder: Embedder) -> int:
         prepared = parse_and_chunk(data=data, filename=version.original_name, params=params)
     except ParseError as exc:
         fail_job(job_id=job.pk, error=str(exc))
+        observe_job_end(started_at=job.started_at, outcome="failed")
         raise
     advance_job(job_id=job.pk, status=Status.CHUNKING, progress=CHUNKING)
     DocumentVersion.objects.filter(pk=version.pk).update(
@@ -224,6 +226,7 @@ def run_claimed_job(*, job: IngestionJob, embedder: Embedder) -> int:
             finished_at=timezone.now(),
         )
     logger.info("ingestion job %s ready: %s chunks (live=%s)", job.pk, count, live)
+    observe_job_end(started_at=job.started_at, outcome="ready")
     return count
 
 

@@ -16,6 +16,7 @@ from enum import IntEnum
 
 from django.conf import settings
 
+from assistant.llm.metrics import BREAKER_TRANSITIONS
 from assistant.llm.redis_client import KEY_PREFIX, async_redis, sync_redis
 
 logger = logging.getLogger("assistant.llm.breaker")
@@ -114,6 +115,7 @@ async def record(deployment: str, *, success: bool) -> str:
     before, after = before.decode(), after.decode()
     if before != after:
         logger.warning("llm.breaker_transition deployment=%s from=%s to=%s", deployment, before, after)
+        BREAKER_TRANSITIONS.labels(deployment, after).inc()
     return str(after)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from opentelemetry import trace
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from assistant.llm import breaker, budgets, errors
@@ -33,6 +34,7 @@ from assistant.llm.services import CallRecord, record_budget_alert, record_llm_c
 from assistant.llm.types import CompletionRequest, CompletionResult, DoneEvent, ErrorEvent, StreamEvent, TokenEvent
 
 logger = logging.getLogger("assistant.llm")
+tracer = trace.get_tracer("docent.llm")
 
 
 @dataclass
@@ -200,10 +202,27 @@ async def _run(call: _Call, deployment: DeploymentConfig) -> AsyncGenerator[Stre
     The bookkeeping (usage row, breaker, budget settlement) runs after the ``DoneEvent`` has been handed
     over, so the user is not kept waiting for it; it runs in ``finally`` so a caller that stops early (stop
     button, closed tab) is accounted for as well."""
-    reservation = await _reserve(call, deployment)
+    # Not a "current" span: an async generator cannot hold a context across its yields.
+    span = tracer.start_span(
+        "llm.call",
+        kind=trace.SpanKind.CLIENT,
+        attributes={
+            "docent.route": call.route.name,
+            "docent.deployment": deployment.name,
+            "gen_ai.system": deployment.provider,
+            "gen_ai.request.model": deployment.model_id,
+            "docent.request_id": call.request.request_id,
+        },
+    )
     opened: _Opened | None = None
     interrupted: errors.GatewayError | None = None
     cost = Decimal(0)
+    try:
+        reservation = await _reserve(call, deployment)
+    except errors.GatewayError as exc:
+        span.set_attribute("docent.error_class", exc.error_class)
+        span.end()
+        raise
     try:
         retrying = AsyncRetrying(stop=_stop, wait=_wait, retry=retry_if_exception(_retryable), reraise=True)
         attempt: _Opened = await retrying(_open, call, deployment)
@@ -241,8 +260,23 @@ async def _run(call: _Call, deployment: DeploymentConfig) -> AsyncGenerator[Stre
             label=PROVIDERS[deployment.provider].label,
             error_class=interrupted.error_class if interrupted else None,
         )
+    except errors.GatewayError as exc:
+        span.set_attribute("docent.error_class", exc.error_class)
+        raise
     finally:
-        await _book(call, deployment, opened, interrupted, reservation)
+        try:
+            await _book(call, deployment, opened, interrupted, reservation)
+        finally:
+            if opened is not None:
+                span.set_attributes(
+                    {
+                        "gen_ai.usage.input_tokens": opened.usage.input_tokens,
+                        "gen_ai.usage.output_tokens": opened.usage.output_tokens,
+                        "docent.ttft_ms": _ms(opened.ttft),
+                        "docent.outcome": "partial" if interrupted else "ok",
+                    }
+                )
+            span.end()
 
 
 def _final_usage(call: _Call, opened: _Opened) -> Usage:

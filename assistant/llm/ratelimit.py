@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from assistant.llm.metrics import REJECTIONS
 from assistant.llm.redis_client import KEY_PREFIX, async_redis, sync_redis
 
 # A sliding window: one sorted set per counter holds the request times of the last window. The script
@@ -82,13 +83,19 @@ async def check_rate_limit(*, endpoint: str, user_id: int | None) -> RateLimitDe
     not counted."""
     keys, limits = _arguments(endpoint, user_id)
     result = await async_redis().eval(_HIT, len(keys), *keys, WINDOW_MS, _member(), *limits)
-    return _decision(result)
+    return _counted(_decision(result), endpoint)
 
 
 def check_rate_limit_sync(*, endpoint: str, user_id: int | None) -> RateLimitDecision:
     keys, limits = _arguments(endpoint, user_id)
     result = sync_redis().eval(_HIT, len(keys), *keys, WINDOW_MS, _member(), *limits)
-    return _decision(result)
+    return _counted(_decision(result), endpoint)
+
+
+def _counted(decision: RateLimitDecision, endpoint: str) -> RateLimitDecision:
+    if not decision.allowed:
+        REJECTIONS.labels("rate_limited", endpoint).inc()
+    return decision
 
 
 def too_many_requests(decision: RateLimitDecision) -> HttpResponse:

@@ -11,6 +11,7 @@ from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from assistant.llm.metrics import observe_call
 from assistant.llm.models import Budget, BudgetAlert, Deployment, KillSwitch, LLMCall, Price, Route
 from assistant.llm.selectors import is_pinned_model_id
 
@@ -50,6 +51,18 @@ def record_llm_call(*, record: CallRecord) -> LLMCall:
             record.attempt,
             record.request_id,
         )
+    observe_call(
+        route=record.route,
+        deployment=record.deployment,
+        provider=record.provider,
+        outcome=record.outcome,
+        error_class=record.error_class,
+        input_tokens=record.input_tokens,
+        output_tokens=record.output_tokens,
+        cost_usd=float(record.cost_usd),
+        latency_ms=record.latency_ms,
+        ttft_ms=record.ttft_ms,
+    )
     return LLMCall.objects.create(
         request_id=record.request_id,
         user_id=record.user_id,
