@@ -459,6 +459,9 @@ INGESTION_HARD_TIME_LIMIT = env_int("INGESTION_HARD_TIME_LIMIT", 960, minimum=11
 INGESTION_MAX_ATTEMPTS = env_int("INGESTION_MAX_ATTEMPTS", 4, minimum=1)
 # Jobs running at once across all workers; further jobs wait in the queue (their task is retried later).
 INGESTION_MAX_CONCURRENT_JOBS = env_int("INGESTION_MAX_CONCURRENT_JOBS", 2, minimum=1)
+# The watchdog sends a job again when it has waited this long in the queue (its message may have been lost
+# with a Redis restart, or never sent while the broker was down). Duplicates are harmless (see pipeline).
+INGESTION_QUEUED_RESEND_SECONDS = env_int("INGESTION_QUEUED_RESEND_SECONDS", 900, minimum=1)
 if INGESTION_HARD_TIME_LIMIT <= INGESTION_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("INGESTION_HARD_TIME_LIMIT must be greater than INGESTION_SOFT_TIME_LIMIT.")
 CELERY_BEAT_SCHEDULE = {

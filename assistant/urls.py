@@ -18,3 +18,6 @@ urlpatterns = [
     path("", include("ingestion.urls")),
     path("", include("assistant.chat_urls")),
 ]
+
+# Errors: a database outage answers 503 with a clear message instead of a bare 500.
+handler500 = "assistant.views.server_error"

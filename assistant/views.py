@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -48,3 +51,30 @@ def home(request: HttpRequest) -> HttpResponse:
             }
         },
     )
+
+
+# Seconds a client should wait before retrying while a dependency is down.
+RETRY_AFTER_SECONDS = 5
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: an unreachable database answers 503 with a clear message and ``Retry-After`` (the load
+    balancer and clients retry; Django reconnects on the next request, no restart needed); anything else
+    is a plain 500. Called by Django inside the ``except`` block, so ``sys.exc_info`` is the error."""
+    error = sys.exc_info()[1]
+    unavailable = isinstance(error, (OperationalError, InterfaceError))
+    status = 503 if unavailable else 500
+    detail = (
+        "Docent's database is unavailable right now. Please try again in a few seconds."
+        if unavailable
+        else "Something went wrong on our side. It has been logged."
+    )
+    if request.path.startswith(("/api/", "/v1/")) or "json" in request.headers.get("Accept", ""):
+        response: HttpResponse = JsonResponse(
+            {"detail": detail, "error": "unavailable" if unavailable else "server_error"}, status=status
+        )
+    else:
+        response = HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")
+    if unavailable:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
