@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import pytest
 import requests
@@ -89,7 +91,7 @@ def upload(url: str, token: str, name: str) -> int:
 def test_redis_crash_during_traffic_chats_keep_working_and_no_job_is_lost(tmp_path, setup):
     _, _, token = setup
     with own_redis(tmp_path) as redis_server:
-        env = {
+        env: dict[str, Any] = {
             "REDIS_URL": redis_server.url,
             "EMBEDDING_BACKEND": "hashing",
             "CHAT_MIN_RELEVANCE": "0",
@@ -127,7 +129,7 @@ def test_redis_crash_during_traffic_chats_keep_working_and_no_job_is_lost(tmp_pa
             # The watchdog (run by beat in production) sends the job whose message never reached the broker.
             manage("shell", "-c", "from ingestion.services import requeue_stuck_jobs; requeue_stuck_jobs()", **env)
             for document_id in (during, queued_after):
-                wait_until(lambda d=document_id: job_status(d) == "ready", timeout=120, what=f"document {document_id}")
+                wait_until(partial(is_ready, document_id), timeout=120, what=f"document {document_id}")
             # With Redis back, the per-user limit is enforced again.
             wait_until(lambda: 429 in traffic.statuses, timeout=60, what="the rate limit to apply again")
             traffic.stop.set()
@@ -142,6 +144,10 @@ def test_redis_crash_during_traffic_chats_keep_working_and_no_job_is_lost(tmp_pa
         assert job.status == "ready" and job.chunk_count > 0
         assert Chunk.objects.filter(document_id=document_id).count() == job.chunk_count
     assert "rate_limit_unavailable" in web.log.read_text()
+
+
+def is_ready(document_id: int) -> bool:
+    return job_status(document_id) == "ready"
 
 
 def job_status(document_id: int) -> str:
