@@ -10,8 +10,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import requests
+from django.contrib.auth.models import Group
 
+from accounts.models import User
 from tests.processes import REPO_ROOT, free_port, process_env, stop_process, wait_until
 
 
@@ -117,3 +120,27 @@ def manage(*args: str, **env: str) -> str:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+@pytest.fixture
+def engineering(db: None) -> Group:
+    return Group.objects.create(name="engineering")
+
+
+@pytest.fixture
+def alice(engineering: Group) -> User:
+    user = User.objects.create_user("alice", "alice@example.com", "pw")
+    user.groups.add(engineering)
+    return user
+
+
+@pytest.fixture
+def media_root(tmp_path: Path, settings: object) -> Path:
+    """Blobs in this test's own folder."""
+    root = tmp_path / "media"
+    settings.MEDIA_ROOT = root  # type: ignore[attr-defined]
+    settings.STORAGES = {  # type: ignore[attr-defined]
+        **settings.STORAGES,  # type: ignore[attr-defined]
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}},
+    }
+    return root

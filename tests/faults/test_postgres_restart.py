@@ -32,7 +32,10 @@ print(create_api_token(user=user, name="faults").raw)
 
 def start_postgres(pgdata: Path) -> None:
     """In a child process: pgserver caches server handles per process, so a restart must not reuse one."""
-    code = f"from pathlib import Path; from assistant.embedded_postgres import start_embedded_postgres as s; s(Path({str(pgdata)!r}), database={DATABASE!r})"
+    code = (
+        "from pathlib import Path; from assistant.embedded_postgres import start_embedded_postgres; "
+        f"start_embedded_postgres(Path({str(pgdata)!r}), database={DATABASE!r})"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=process_env(), check=True, timeout=120)
 
 

@@ -15,7 +15,6 @@ from ingestion.models import IngestionJob
 from ingestion.services import Access, requeue_stuck_jobs, upload_document
 from ingestion.tasks import ingest_version_task
 from retrieval.models import Chunk
-from tests.ingestion.conftest import alice, engineering, media_root  # noqa: F401 (fixtures)
 from tests.ingestion.test_worker import job_of, long_text, pool_children, purge_ingestion_queue
 from tests.processes import celery_worker, wait_until
 
