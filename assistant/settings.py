@@ -602,3 +602,22 @@ ADMIN_MFA_REQUIRED = env_bool("ADMIN_MFA_REQUIRED", not DEV_MODE)
 
 SESSION_ABSOLUTE_SECONDS = SESSION_COOKIE_AGE
 SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 3600, minimum=60)
+
+
+# --- operations: request limits and the API error contract (ops) ---------------------------------------
+
+# Headers of one request, in bytes, above which Docent answers 431 (the body limit is MAX_REQUEST_BODY_BYTES).
+MAX_REQUEST_HEADER_BYTES = env_int("MAX_REQUEST_HEADER_BYTES", 32 * 1024, minimum=1024)
+MIDDLEWARE.insert(1, "assistant.middleware.request_header_limit")  # right after SecurityMiddleware
+
+# The JSON API takes JSON only (uploads declare multipart themselves): a form body cannot say "list" or
+# "object", so form-encoded input would be read differently from what the schema promises. Others get 415.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["rest_framework.parsers.JSONParser"]
+REST_FRAMEWORK["TEST_REQUEST_DEFAULT_FORMAT"] = "json"
+# Every operation documents the standard JSON error answers (401/403/404/429/503, and 400/413/415 with input).
+# Request bodies get their own components, so required text fields say minLength 1 (blank is refused).
+SPECTACULAR_SETTINGS["COMPONENT_SPLIT_REQUEST"] = True
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "assistant.openapi.document_error_responses",
+]
