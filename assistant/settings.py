@@ -335,8 +335,6 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Permission-aware search and cited answers over your company's documents.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # The async chat endpoints (JSON/SSE answers, OpenAI-compatible) are not DRF views: added by this hook.
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "assistant.openapi.add_async_endpoints"],
 }
 
 
@@ -462,6 +460,9 @@ INGESTION_HARD_TIME_LIMIT = env_int("INGESTION_HARD_TIME_LIMIT", 960, minimum=11
 INGESTION_MAX_ATTEMPTS = env_int("INGESTION_MAX_ATTEMPTS", 4, minimum=1)
 # Jobs running at once across all workers; further jobs wait in the queue (their task is retried later).
 INGESTION_MAX_CONCURRENT_JOBS = env_int("INGESTION_MAX_CONCURRENT_JOBS", 2, minimum=1)
+# The watchdog sends a job again when it has waited this long in the queue (its message may have been lost
+# with a Redis restart, or never sent while the broker was down). Duplicates are harmless (see pipeline).
+INGESTION_QUEUED_RESEND_SECONDS = env_int("INGESTION_QUEUED_RESEND_SECONDS", 900, minimum=1)
 if INGESTION_HARD_TIME_LIMIT <= INGESTION_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("INGESTION_HARD_TIME_LIMIT must be greater than INGESTION_SOFT_TIME_LIMIT.")
 CELERY_BEAT_SCHEDULE = {
@@ -605,6 +606,26 @@ ADMIN_MFA_REQUIRED = env_bool("ADMIN_MFA_REQUIRED", not DEV_MODE)
 
 SESSION_ABSOLUTE_SECONDS = SESSION_COOKIE_AGE
 SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 3600, minimum=60)
+
+
+# --- operations: request limits and the API error contract (ops) ---------------------------------------
+
+# Headers of one request, in bytes, above which Docent answers 431 (the body limit is MAX_REQUEST_BODY_BYTES).
+MAX_REQUEST_HEADER_BYTES = env_int("MAX_REQUEST_HEADER_BYTES", 32 * 1024, minimum=1024)
+MIDDLEWARE.insert(1, "assistant.middleware.request_header_limit")  # right after SecurityMiddleware
+
+# The JSON API takes JSON only (uploads declare multipart themselves): a form body cannot say "list" or
+# "object", so form-encoded input would be read differently from what the schema promises. Others get 415.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["rest_framework.parsers.JSONParser"]
+REST_FRAMEWORK["TEST_REQUEST_DEFAULT_FORMAT"] = "json"
+# Every operation documents the standard JSON error answers (401/403/404/429/503, and 400/413/415 with input).
+# Request bodies get their own components, so required text fields say minLength 1 (blank is refused).
+SPECTACULAR_SETTINGS["COMPONENT_SPLIT_REQUEST"] = True
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "assistant.openapi.add_async_endpoints",  # the async chat endpoints, which are not DRF views
+    "assistant.openapi.document_error_responses",
+]
 
 
 # --- observability and answer quality (assistant.observability, assistant.evals; docs/observability.md) -----

@@ -21,3 +21,8 @@ urlpatterns = [
     path("", include("ingestion.urls")),
     path("", include("assistant.chat_urls")),
 ]
+
+# Errors: JSON for API clients; a database outage answers 503 with a clear message instead of a bare 500.
+handler400 = "assistant.views.bad_request"
+handler404 = "assistant.views.not_found"
+handler500 = "assistant.views.server_error"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,9 @@ from rest_framework.views import APIView
 from accounts.models import User
 from ingestion import selectors, services
 from ingestion.models import Document
+from ingestion.storage import StorageUnavailable
+
+logger = logging.getLogger(__name__)
 
 ERROR = inline_serializer("DocumentError", {"detail": serializers.CharField()})
 REJECTION_STATUS: dict[type[services.UploadRejected], int] = {
@@ -103,6 +107,7 @@ def status_payload(document: Document) -> dict[str, Any]:
         403: ERROR,
         413: ERROR,
         415: ERROR,
+        503: ERROR,
     },
     description="Upload a file; it is processed in the background. Requires the curator role "
     "(permission ingestion.add_document). Poll GET documents/{id}/ for progress.",
@@ -130,6 +135,13 @@ def upload_document(request: Request) -> Response:
         )
     except services.UploadRejected as exc:
         return Response({"detail": str(exc)}, status=REJECTION_STATUS.get(type(exc), status.HTTP_400_BAD_REQUEST))
+    except StorageUnavailable:
+        logger.exception("upload refused: object storage unavailable")
+        return Response(
+            {"detail": "File storage is unavailable right now; nothing was saved. Please try again later."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "30"},
+        )
     return Response({"id": job.version.document_id, "status": "queued"}, status=status.HTTP_202_ACCEPTED)
 
 

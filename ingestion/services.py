@@ -11,8 +11,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F, Value
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from accounts.models import User
 from ingestion.models import Document, DocumentVersion, IngestionJob
@@ -186,7 +187,13 @@ def _enqueue(job_id: int) -> None:
     # Imported here because the tasks module imports this one (tasks call services).
     from ingestion.tasks import ingest_version_task
 
-    ingest_version_task.delay(job_id)
+    try:
+        ingest_version_task.delay(job_id)
+    except KombuOperationalError as exc:
+        # The broker is down: the job row stays queued (committed) and the watchdog sends it again later.
+        logger.warning(
+            "ingestion job %s could not be sent to the broker (%r); the watchdog will resend it", job_id, exc
+        )
 
 
 @transaction.atomic
@@ -242,7 +249,8 @@ def purge_expired_documents(*, now: datetime | None = None) -> int:
 
 
 def requeue_stuck_jobs(*, now: datetime | None = None) -> tuple[list[int], list[int]]:
-    """The watchdog: running jobs whose heartbeat stopped are re-queued, or failed after too many attempts.
+    """The watchdog: running jobs whose heartbeat stopped are re-queued, or failed after too many attempts;
+    jobs queued for longer than INGESTION_QUEUED_RESEND_SECONDS are sent to the broker again.
 
     Returns (re-queued job ids, failed job ids). The re-queued ones get a fresh task on commit.
     """
@@ -264,6 +272,20 @@ def requeue_stuck_jobs(*, now: datetime | None = None) -> tuple[list[int], list[
                 job.status = IngestionJob.Status.QUEUED
                 job.save(update_fields=["status"])
                 requeued.append(job.pk)
+        # Queued jobs whose message may be lost (broker down when sent, or Redis restarted without its
+        # data) are sent again. A duplicate is harmless: the claim lets only one delivery run the job.
+        resend_before = (now or timezone.now()) - timedelta(seconds=settings.INGESTION_QUEUED_RESEND_SECONDS)
+        waiting = (
+            IngestionJob.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(heartbeat_at__lt=resend_before) | Q(heartbeat_at__isnull=True, created_at__lt=resend_before),
+                status=IngestionJob.Status.QUEUED,
+            )
+            .exclude(pk__in=requeued)
+        )
+        resent = list(waiting.values_list("pk", flat=True))
+        IngestionJob.objects.filter(pk__in=resent).update(heartbeat_at=timezone.now())  # last sent
+        requeued += resent
         for job_id in requeued:
             transaction.on_commit(lambda job_id=job_id: _enqueue(job_id))  # type: ignore[misc]
     if requeued or failed:

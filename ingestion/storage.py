@@ -5,16 +5,26 @@ from __future__ import annotations
 import re
 import uuid
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+class StorageUnavailable(Exception):
+    """The object store (or the local media folder) refused or could not be reached; nothing was stored."""
+
+
 def save_blob(*, data: bytes, filename: str) -> str:
-    """Store ``data`` under a fresh key and return the key. Never overwrites another version's file."""
+    """Store ``data`` under a fresh key and return the key. Never overwrites another version's file.
+
+    Raises ``StorageUnavailable`` when the store cannot take it (unwritable folder, S3 down or refusing)."""
     safe_name = _UNSAFE.sub("_", filename.rsplit("/", 1)[-1]).strip("._")[:100] or "file"
-    return str(default_storage.save(f"documents/{uuid.uuid4().hex}/{safe_name}", ContentFile(data)))
+    try:
+        return str(default_storage.save(f"documents/{uuid.uuid4().hex}/{safe_name}", ContentFile(data)))
+    except (OSError, BotoCoreError, ClientError) as exc:
+        raise StorageUnavailable(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
 def read_blob(key: str) -> bytes:

@@ -27,8 +27,11 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+# ignore_result: state lives in the job row. It also keeps the web process from subscribing to the result
+# backend when it sends a task, which after a Redis outage fails for good ("must be restarted").
 @shared_task(
     bind=True,
+    ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=settings.INGESTION_SOFT_TIME_LIMIT,
@@ -66,12 +69,12 @@ def ingest_version_task(self: Task, job_id: int) -> str:
     return f"ready: {count} chunks"
 
 
-@shared_task
+@shared_task(ignore_result=True)
 def requeue_stuck_jobs_task() -> dict[str, list[int]]:
     requeued, failed = services.requeue_stuck_jobs()
     return {"requeued": requeued, "failed": failed}
 
 
-@shared_task
+@shared_task(ignore_result=True)
 def purge_expired_documents_task() -> int:
     return services.purge_expired_documents()

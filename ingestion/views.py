@@ -14,7 +14,7 @@ from accounts.models import User
 from ingestion import selectors, services
 from ingestion.forms import AccessForm, UploadForm
 from ingestion.models import Document
-from ingestion.storage import read_blob
+from ingestion.storage import StorageUnavailable, read_blob
 
 
 @login_required
@@ -36,6 +36,8 @@ def documents_page(request: HttpRequest) -> HttpResponse:
                     )
                 except services.UploadRejected as exc:
                     messages.error(request, f"{upload.name}: {exc}")
+                except StorageUnavailable:
+                    messages.error(request, f"{upload.name}: file storage is unavailable; nothing was saved.")
             return redirect("documents")
     documents = selectors.with_status(selectors.documents_for_user(request.user).select_related("owner"))[:200]
     rows = [(document, selectors.document_status(document)) for document in documents]

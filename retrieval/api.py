@@ -18,7 +18,7 @@ class SearchRequestSerializer(serializers.Serializer):
         min_value=1, max_value=settings.RETRIEVAL_MAX_K, required=False, help_text="How many results."
     )
     document_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),  # ids are bigints
         required=False,
         max_length=1000,
         help_text="Only search these documents (permissions still apply).",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from assistant.llm.metrics import BREAKER_TRANSITIONS
 from assistant.llm.redis_client import KEY_PREFIX, async_redis, sync_redis
@@ -95,23 +96,34 @@ def _key(deployment: str) -> str:
 
 
 async def admit(deployment: str, *, probe_timeout: float) -> Admission:
-    """Whether a call to ``deployment`` may go ahead now (``PROBE``: it is the half-open probe)."""
-    result = await async_redis().eval(_ALLOW, 1, _key(deployment), settings.LLM_BREAKER_COOLDOWN_SECONDS, probe_timeout)
+    """Whether a call to ``deployment`` may go ahead now (``PROBE``: it is the half-open probe). Without
+    Redis the breaker acts closed: calls go ahead, and timeouts and fallbacks still protect the answer."""
+    try:
+        result = await async_redis().eval(
+            _ALLOW, 1, _key(deployment), settings.LLM_BREAKER_COOLDOWN_SECONDS, probe_timeout
+        )
+    except RedisError as exc:
+        logger.warning("llm.breaker_unavailable deployment=%s error=%r: treating it as closed", deployment, exc)
+        return Admission.ALLOWED
     return Admission(int(result))
 
 
 async def record(deployment: str, *, success: bool) -> str:
     """Report a call's result; returns the breaker's state afterwards (transitions are logged)."""
     ttl = int(settings.LLM_BREAKER_WINDOW_SECONDS + settings.LLM_BREAKER_COOLDOWN_SECONDS) * 10 + 60
-    before, after = await async_redis().eval(
-        _RECORD,
-        1,
-        _key(deployment),
-        "1" if success else "0",
-        settings.LLM_BREAKER_FAILURE_THRESHOLD,
-        settings.LLM_BREAKER_WINDOW_SECONDS,
-        ttl,
-    )
+    try:
+        before, after = await async_redis().eval(
+            _RECORD,
+            1,
+            _key(deployment),
+            "1" if success else "0",
+            settings.LLM_BREAKER_FAILURE_THRESHOLD,
+            settings.LLM_BREAKER_WINDOW_SECONDS,
+            ttl,
+        )
+    except RedisError as exc:
+        logger.warning("llm.breaker_unavailable deployment=%s error=%r: result not recorded", deployment, exc)
+        return "unknown"
     before, after = before.decode(), after.decode()
     if before != after:
         logger.warning("llm.breaker_transition deployment=%s from=%s to=%s", deployment, before, after)

@@ -24,6 +24,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from assistant.llm.models import LLMCall
 from assistant.llm.redis_client import KEY_PREFIX, async_redis
@@ -158,15 +159,21 @@ async def reserve(
     for budget in budgets:
         args += [budget.to_units(cost_usd=cost_usd, tokens=tokens), budget.limit_units()]
     keys = reservation.keys()
-    for _ in range(len(budgets) + 1):
-        refused = int(await async_redis().eval(_RESERVE, len(budgets) * 2, *keys, *args))
-        if refused >= 0:
-            break
-        missing = -refused - 1
-        used = await sync_to_async(settled_units_from_usage)(budgets[missing], reservation.period_keys[missing])
-        # HSETNX: when several processes seed at once, the first value stands (they all read the same rows).
-        await async_redis().hsetnx(keys[2 * missing], "settled", used)
-        await async_redis().expire(keys[2 * missing], 45 * 86400)
+    try:
+        for _ in range(len(budgets) + 1):
+            refused = int(await async_redis().eval(_RESERVE, len(budgets) * 2, *keys, *args))
+            if refused >= 0:
+                break
+            missing = -refused - 1
+            used = await sync_to_async(settled_units_from_usage)(budgets[missing], reservation.period_keys[missing])
+            # HSETNX: when several processes seed at once, the first value stands (they all read the same rows).
+            await async_redis().hsetnx(keys[2 * missing], "settled", used)
+            await async_redis().expire(keys[2 * missing], 45 * 86400)
+    except RedisError as exc:
+        # Fails closed: without the shared counters no spend can be proven to fit, so the call is refused
+        # as over budget (the route's on_budget_exhausted then answers extractively or with an error).
+        logger.warning("llm.budget_unavailable error=%r: refusing the metered call", exc)
+        refused = 1
     if refused:
         return None, Refusal(budget=budgets[refused - 1], period_key=reservation.period_keys[refused - 1])
     return reservation, None
@@ -179,9 +186,14 @@ async def settle(
     if not reservation.budgets:
         return []
     amounts = [budget.to_units(cost_usd=cost_usd, tokens=tokens) for budget in reservation.budgets]
-    settled = await async_redis().eval(
-        _SETTLE, len(reservation.budgets) * 2, *reservation.keys(), reservation.id, *amounts
-    )
+    try:
+        settled = await async_redis().eval(
+            _SETTLE, len(reservation.budgets) * 2, *reservation.keys(), reservation.id, *amounts
+        )
+    except RedisError as exc:
+        # The reservation (the worst case) stays counted until it expires: errs on the side of the cap.
+        logger.warning("llm.budget_unavailable error=%r: reservation %s left to expire", exc, reservation.id)
+        return []
     return [
         (budget, period, budget.from_units(int(units)))
         for budget, period, units in zip(reservation.budgets, reservation.period_keys, settled, strict=True)
@@ -214,4 +226,7 @@ def crossed_thresholds(budget: BudgetConfig, used: Decimal) -> list[int]:
 async def claim_alert(budget: BudgetConfig, period_key: str, threshold: int) -> bool:
     """True for exactly one caller per budget, period and threshold (the one that sends the alert)."""
     key = f"{KEY_PREFIX}budget:{budget.id}:{period_key}:alert:{threshold}"
-    return bool(await async_redis().set(key, "1", nx=True, ex=45 * 86400))
+    try:
+        return bool(await async_redis().set(key, "1", nx=True, ex=45 * 86400))
+    except RedisError:
+        return False  # no alert now; the next call that crosses the threshold with Redis back sends it

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from redis.exceptions import RedisError
 
 from assistant.llm.metrics import REJECTIONS
 from assistant.llm.redis_client import KEY_PREFIX, async_redis, sync_redis
@@ -41,6 +43,8 @@ return {0, 0}
 """
 
 WINDOW_MS = 60_000
+
+logger = logging.getLogger(__name__)
 
 _counter = 0
 
@@ -80,15 +84,24 @@ def _decision(result: list[Any]) -> RateLimitDecision:
 
 async def check_rate_limit(*, endpoint: str, user_id: int | None) -> RateLimitDecision:
     """Count this request against the endpoint's and the user's per-minute limits; refused requests are
-    not counted."""
+    not counted. Fails open: while Redis is unreachable every request is allowed (and a warning logged), so
+    a Redis outage never stops employees from asking; budgets still fail closed (budgets.py)."""
     keys, limits = _arguments(endpoint, user_id)
-    result = await async_redis().eval(_HIT, len(keys), *keys, WINDOW_MS, _member(), *limits)
+    try:
+        result = await async_redis().eval(_HIT, len(keys), *keys, WINDOW_MS, _member(), *limits)
+    except RedisError as exc:
+        logger.warning("llm.rate_limit_unavailable endpoint=%s error=%r: allowing the request", endpoint, exc)
+        return RateLimitDecision(allowed=True)
     return _counted(_decision(result), endpoint)
 
 
 def check_rate_limit_sync(*, endpoint: str, user_id: int | None) -> RateLimitDecision:
     keys, limits = _arguments(endpoint, user_id)
-    result = sync_redis().eval(_HIT, len(keys), *keys, WINDOW_MS, _member(), *limits)
+    try:
+        result = sync_redis().eval(_HIT, len(keys), *keys, WINDOW_MS, _member(), *limits)
+    except RedisError as exc:
+        logger.warning("llm.rate_limit_unavailable endpoint=%s error=%r: allowing the request", endpoint, exc)
+        return RateLimitDecision(allowed=True)
     return _counted(_decision(result), endpoint)
 
 
