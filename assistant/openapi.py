@@ -19,21 +19,30 @@ from django.conf import settings
 _INTEGERS = {"type": "array", "items": {"type": "integer"}}
 _ERROR = {
     "type": "object",
+    "description": "A readable `detail` (with the error class and the stored message id when the answer failed), "
+    "or (400) the invalid fields with their messages.",
     "properties": {
         "detail": {"type": "string"},
         "error": {"type": "string"},
         "id": {"type": "integer", "nullable": True},
     },
-    "required": ["detail"],
+    "additionalProperties": True,
 }
 
 COMPONENTS: dict[str, dict[str, Any]] = {
     "MessageIn": {
         "type": "object",
+        "description": "`content` may be empty only with `regenerate: true` (the last question is asked again).",
         "properties": {
-            "content": {"type": "string", "maxLength": settings.CHAT_MAX_QUESTION_CHARS},
+            "content": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": settings.CHAT_MAX_QUESTION_CHARS,
+                "pattern": "^[^\\u0000]*\\S[^\\u0000]*$",
+            },
             "regenerate": {"type": "boolean", "default": False},
         },
+        "required": ["content"],
     },
     "AnswerPassage": {
         "type": "object",
@@ -79,6 +88,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                         "role": {"type": "string", "enum": ["system", "user", "assistant"]},
                         "content": {"type": "string"},
                     },
+                    "description": "The last message must be a user message with text (400 otherwise).",
                     "required": ["role", "content"],
                 },
             },

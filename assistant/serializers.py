@@ -11,7 +11,8 @@ from assistant.models import Conversation, Message
 
 
 class ConversationCreateIn(serializers.Serializer):
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    # Not trimmed here, so that the documented maxLength holds for what is sent; the service trims.
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", trim_whitespace=False)
 
 
 class ConversationRenameIn(serializers.Serializer):

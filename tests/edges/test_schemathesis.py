@@ -17,6 +17,7 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import positive_data_acceptance
 
 from accounts.models import User
 from accounts.services import create_api_token
@@ -24,6 +25,11 @@ from assistant.wsgi import application
 from tests.chat.conftest import restore_migration_seeds
 
 EXAMPLES = 8
+# Rules OpenAPI 3.0 cannot state, documented in prose instead: such a schema-valid request may be refused.
+UNEXPRESSIBLE = {
+    # "the last message must be a user message with text" (a rule about a list's last item)
+    "POST /v1/chat/completions": [positive_data_acceptance],
+}
 
 
 @pytest.fixture
@@ -65,7 +71,7 @@ def test_api_answers_by_its_schema_and_never_with_a_500(api_schema: Any, token: 
                 suppress_health_check=list(HealthCheck),
             )
             def check(case: Any) -> None:
-                case.call_and_validate()
+                case.call_and_validate(excluded_checks=UNEXPRESSIBLE.get(case.operation.label, []))
 
             try:
                 check()
