@@ -134,3 +134,19 @@ def test_loader_rejects_duplicate_keys() -> None:
     line = '{"key": "a", "question": "q", "run_as": "bob"}'
     with pytest.raises(EvalSetInvalid, match="duplicate key"):
         parse_lines([line, line])
+
+
+def test_eval_task_runs_a_suite_off_the_request_path(versions) -> None:
+    from assistant.evals.loader import CaseData
+    from assistant.evals.services import load_eval_cases
+    from assistant.evals.tasks import run_eval_suite_task
+
+    User.objects.create_user("bob", password="pw")
+    load_eval_cases(
+        cases=[CaseData(key="nothing", question="Who won the 1954 world cup?", run_as="bob", kind="refusal")],
+        suite="tiny",
+    )
+    run_id = run_eval_suite_task.apply(kwargs={"suite": "tiny"}).get()
+    run = EvalRun.objects.get(pk=run_id)
+    assert run.status == EvalRun.Status.FINISHED and run.case_count == 1
+    assert run.refusal_correctness == 1.0  # no documents at all: nothing found
