@@ -150,3 +150,14 @@ def test_eval_task_runs_a_suite_off_the_request_path(versions) -> None:
     run = EvalRun.objects.get(pk=run_id)
     assert run.status == EvalRun.Status.FINISHED and run.case_count == 1
     assert run.refusal_correctness == 1.0  # no documents at all: nothing found
+
+
+def test_prompt_versions_list_their_last_eval_score_in_the_admin(versions) -> None:
+    current, _candidate = versions
+    finished_run(current, 0.5)
+    finished_run(current, 0.875)
+    admin = User.objects.create_superuser("root", "root@example.com", "pw")
+    client = Client()
+    client.force_login(admin)
+    page = client.get("/admin/assistant/promptversion/").content.decode()
+    assert "0.875" in page and "0.500" not in page
