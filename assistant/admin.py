@@ -12,6 +12,7 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from assistant.evals.gate import release_verdict
+from assistant.evals.selectors import with_last_eval_score
 from assistant.evals.services import create_case_from_feedback
 from assistant.models import Conversation, Feedback, Message, PromptLabel, PromptLabelMove, PromptVersion
 from assistant.prompts import PRODUCTION, create_prompt_version, move_label, validate_template
@@ -53,10 +54,27 @@ class PromptVersionAdmin(admin.ModelAdmin):
     """Existing versions are read-only; "Add" creates the next version of a prompt. No label moves here."""
 
     form = PromptVersionForm
-    list_display = ["__str__", "route", "temperature", "max_output_tokens", "commit_message", "author", "created_at"]
+    list_display = [
+        "__str__",
+        "route",
+        "temperature",
+        "max_output_tokens",
+        "commit_message",
+        "author",
+        "created_at",
+        "last_eval_score",
+    ]
     list_filter = ["name", "route"]
     search_fields = ["commit_message", "system_template", "user_template"]
     readonly_fields = ["version", "author", "created_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PromptVersion]:
+        return with_last_eval_score(super().get_queryset(request))
+
+    @admin.display(description="last eval score", ordering="last_eval_score")
+    def last_eval_score(self, obj: PromptVersion) -> str:
+        score = getattr(obj, "last_eval_score", None)
+        return "-" if score is None else f"{score:.3f}"
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is None and super().has_change_permission(request, obj)

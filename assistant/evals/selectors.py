@@ -5,8 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import OuterRef, QuerySet, Subquery
+
 from assistant.evals.models import EvalRun
 from assistant.models import PromptVersion
+
+
+def with_last_eval_score(versions: QuerySet[PromptVersion]) -> QuerySet[PromptVersion]:
+    """Prompt versions annotated with ``last_eval_score``: the score of their latest finished run (one query)."""
+    latest = EvalRun.objects.filter(
+        prompt_version=OuterRef("pk"), status=EvalRun.Status.FINISHED, score__isnull=False
+    ).order_by("-finished_at", "-pk")
+    return versions.annotate(last_eval_score=Subquery(latest.values("score")[:1]))
 
 
 def latest_finished_run(*, version: PromptVersion, suite: str | None = None) -> EvalRun | None:

@@ -134,3 +134,30 @@ def test_loader_rejects_duplicate_keys() -> None:
     line = '{"key": "a", "question": "q", "run_as": "bob"}'
     with pytest.raises(EvalSetInvalid, match="duplicate key"):
         parse_lines([line, line])
+
+
+def test_eval_task_runs_a_suite_off_the_request_path(versions) -> None:
+    from assistant.evals.loader import CaseData
+    from assistant.evals.services import load_eval_cases
+    from assistant.evals.tasks import run_eval_suite_task
+
+    User.objects.create_user("bob", password="pw")
+    load_eval_cases(
+        cases=[CaseData(key="nothing", question="Who won the 1954 world cup?", run_as="bob", kind="refusal")],
+        suite="tiny",
+    )
+    run_id = run_eval_suite_task.apply(kwargs={"suite": "tiny"}).get()
+    run = EvalRun.objects.get(pk=run_id)
+    assert run.status == EvalRun.Status.FINISHED and run.case_count == 1
+    assert run.refusal_correctness == 1.0  # no documents at all: nothing found
+
+
+def test_prompt_versions_list_their_last_eval_score_in_the_admin(versions) -> None:
+    current, _candidate = versions
+    finished_run(current, 0.5)
+    finished_run(current, 0.875)
+    admin = User.objects.create_superuser("root", "root@example.com", "pw")
+    client = Client()
+    client.force_login(admin)
+    page = client.get("/admin/assistant/promptversion/").content.decode()
+    assert "0.875" in page and "0.500" not in page
