@@ -34,7 +34,16 @@ ROLE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     # groups, schedules.
     ADMIN: ("assistant.*", "llm.*", "accounts.*", "auth.view_group", "auth.change_group", "django_celery_beat.*"),
     # Auditors read the audit log, conversation metadata and usage, and who has which account; never change.
-    AUDITOR: ("assistant.view_*", "llm.view_*", "accounts.view_*", "auth.view_group"),
+    AUDITOR: (
+        "assistant.view_*",
+        "llm.view_*",
+        "accounts.view_*",
+        "auth.view_group",
+        # The tamper-evident audit log (assistant.audit): read, export to CSV, replay an answer's access.
+        "audit.view_*",
+        "audit.export_auditevent",
+        "audit.replay_auditevent",
+    ),
 }
 
 

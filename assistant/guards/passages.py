@@ -30,8 +30,9 @@ def screen_hits(hits: Sequence[tuple[ChunkHit, float]], *, min_relevance: float)
         title = screen_title(hit.title)
         flags = list(body.flags) + (["title"] if title != hit.title and title.startswith("Untitled") else [])
         snippet = neutralize(hit.snippet).text
-        if body.flagged:
-            # The search snippet was cut from the raw text; rebuild it from the neutralized one.
+        if body.flagged or " ".join(body.text.split()) != " ".join(hit.text.split()):
+            # The search snippet was cut from the raw text (it may hold half a comment or a planted sentence);
+            # rebuild it from the screened text.
             snippet = " ".join(body.text.split()[:_SNIPPET_WORDS])
         weighted = score * DOWN_WEIGHT if flags else score
         if flags:

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import tldextract
+from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.core.scan import scan_line
-from detect_secrets.settings import default_settings
+from detect_secrets.settings import transient_settings
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpEngineProvider
 from presidio_analyzer.predefined_recognizers import (
@@ -47,6 +50,11 @@ _TOKENS = re.compile(
     r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}"
     r"|xox[abprs]-[A-Za-z0-9\-]{10,}|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
+)
+# "password=...", "api_key: ...", "Authorization: Bearer ...": the value is a secret whatever it looks like.
+_KEYWORD_VALUE = re.compile(
+    r"(?i)(?:\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret)\b[\"']?\s*[:=]\s*"
+    r"[\"']?|\bbearer\s+)([^\s'\",;<>]{6,})"
 )
 _PLACEHOLDER = re.compile(r"<(?:EMAIL_ADDRESS|CREDIT_CARD|PHONE_NUMBER|IBAN_CODE|US_SSN|IP_ADDRESS|SECRET)(?:_\d+)?>")
 
@@ -85,11 +93,34 @@ class Finding:
     entity: str
 
 
+@functools.cache
+def _secret_plugins() -> list[dict[str, object]]:
+    """detect-secrets' pattern plugins. Its two high-entropy plugins are left out: on single lines (outside a
+    file scan) they report nearly every word; :func:`_high_entropy` replaces them."""
+    names = sorted(cls.__name__ for cls in get_mapping_from_secret_type_to_class().values())
+    return [{"name": name} for name in names if "HighEntropy" not in name and name != "IPPublicDetector"]
+
+
+_CANDIDATE = re.compile(r"[A-Za-z0-9+/_\-]{24,}={0,2}")
+
+
+def _high_entropy(token: str) -> bool:
+    """A long token mixing upper case, lower case and digits with high Shannon entropy: a key, not a word or an
+    id (lower-case hex request ids and UUIDs do not qualify)."""
+    if not (re.search(r"[A-Z]", token) and re.search(r"[a-z]", token) and re.search(r"\d", token)):
+        return False
+    counts = Counter(token)
+    entropy = -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())
+    return entropy >= 4.0
+
+
 def _secret_findings(text: str) -> list[Finding]:
     found: list[Finding] = [Finding(m.start(), m.end(), SECRET) for m in _TOKENS.finditer(text)]
     if not _MAYBE_SECRET.search(text):
         return found
-    with default_settings():
+    found += [Finding(m.start(1), m.end(1), SECRET) for m in _KEYWORD_VALUE.finditer(text)]
+    found += [Finding(m.start(), m.end(), SECRET) for m in _CANDIDATE.finditer(text) if _high_entropy(m.group(0))]
+    with transient_settings({"plugins_used": _secret_plugins()}):
         for line_start, line in _lines(text):
             for secret in scan_line(line):
                 value = secret.secret_value or ""
