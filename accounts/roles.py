@@ -41,8 +41,6 @@ ROLE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
         "auth.view_group",
         # The tamper-evident audit log (assistant.audit): read, export to CSV, replay an answer's access.
         "audit.view_*",
-        "audit.export_auditevent",
-        "audit.replay_auditevent",
     ),
 }
 

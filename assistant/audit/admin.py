@@ -75,7 +75,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
     def has_export_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("audit.export_auditevent")
+        return request.user.has_perm("audit.view_auditevent_csv")
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[AuditEvent], search_term: str
@@ -118,7 +118,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         return [replay, *super().get_urls()]
 
     def replay_view(self, request: HttpRequest, event_id: int) -> HttpResponse:
-        if not request.user.has_perm("audit.replay_auditevent"):
+        if not request.user.has_perm("audit.view_auditevent_replay"):
             raise PermissionDenied
         event = get_object_or_404(AuditEvent, pk=event_id, action__in=REPLAYABLE)
         passages = replay_answer(event)

@@ -58,7 +58,10 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["actor_id", "-created_at"], name="audit_actor_recent")]
-        permissions = [("export_auditevent", "Can export the audit log"), ("replay_auditevent", "Can replay access")]
+        permissions = [
+            ("view_auditevent_csv", "Can export the audit log to CSV"),
+            ("view_auditevent_replay", "Can replay the access of an answer"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} by {self.actor_name or '-'}"

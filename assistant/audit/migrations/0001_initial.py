@@ -158,8 +158,8 @@ class Migration(migrations.Migration):
             options={
                 "ordering": ["-id"],
                 "permissions": [
-                    ("export_auditevent", "Can export the audit log"),
-                    ("replay_auditevent", "Can replay access"),
+                    ("view_auditevent_csv", "Can export the audit log to CSV"),
+                    ("view_auditevent_replay", "Can replay the access of an answer"),
                 ],
                 "indexes": [models.Index(fields=["actor_id", "-created_at"], name="audit_actor_recent")],
             },
