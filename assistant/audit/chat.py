@@ -9,6 +9,7 @@ from accounts.models import User
 from assistant.audit.context import RequestContext
 from assistant.audit.models import Action, AuditEvent
 from assistant.audit.services import record_event
+from assistant.guards.injection import scan
 from assistant.llm.types import Passage
 from retrieval.access import acl_keys_for_user
 from retrieval.models import Chunk
@@ -22,7 +23,9 @@ def record_question(
         actor=user,
         target_type="conversation",
         target_id=conversation_id,
-        details={"message_id": message_id, "regenerate": regenerate},
+        # Questions that read like an attack are answered like any other (the defenses hold either way), but
+        # the auditor can find them.
+        details={"message_id": message_id, "regenerate": regenerate, "injection_flags": scan(question)},
         content={"question": question},
         request=request,
     )

@@ -175,6 +175,8 @@ def test_system_prompt_extraction_is_blocked_and_audited(redteam: RedTeam, obedi
     blocked = AuditEvent.objects.filter(action=Action.ANSWER_BLOCKED, actor_id=redteam.charlie.pk)
     assert blocked.count() >= len(EXTRACTION_QUESTIONS)
     assert all(e.details["blocked"] in ("canary", "system_prompt_fragment") for e in blocked)
+    asked = AuditEvent.objects.filter(action=Action.QUESTION, actor_id=redteam.charlie.pk)
+    assert any("ignore_instructions" in e.details["injection_flags"] for e in asked), "attempts are findable"
 
 
 @pytest.mark.parametrize("answerer", ["extractive", "obedient"])
