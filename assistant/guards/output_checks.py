@@ -29,6 +29,8 @@ BLOCKED_MESSAGE = (
 FRAGMENT_WORDS = 10
 # Characters held back at the end of the stream (covers the canary and a FRAGMENT_WORDS-word fragment).
 HOLDBACK_CHARS = 160
+# How far back each new piece of text is checked for a leak that ends in it (longer than any fragment or canary).
+_CHECK_WINDOW = 2000
 _WORD = re.compile(r"[a-z0-9]+")
 # Constructs that are rewritten as a whole; the stream is never cut inside one.
 _LINKISH = re.compile(
@@ -130,7 +132,8 @@ class OutputGuard:
         if self.blocked:
             return ""
         self._buffer += text
-        reason = self._leak(self._buffer)
+        # Only the tail can hold a leak not seen before: anything ending earlier was checked when it arrived.
+        reason = self._leak(self._buffer[-(len(text) + _CHECK_WINDOW) :])
         if reason:
             self.blocked = reason
             return ""

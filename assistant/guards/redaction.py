@@ -24,8 +24,6 @@ from typing import Any
 
 import tldextract
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-from detect_secrets.core.scan import scan_line
-from detect_secrets.settings import transient_settings
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpEngineProvider
 from presidio_analyzer.predefined_recognizers import (
@@ -42,8 +40,7 @@ SECRET = "SECRET"  # noqa: S105 - the placeholder's name, not a secret
 MIN_SCORE = 0.4
 # Strings shorter than this hold no e-mail, card, phone number or key worth the analyzer's time.
 _MIN_LENGTH = 6
-# Cheap pre-check: every entity above needs a digit or an "@"; secrets need a long unbroken token or "key=".
-_MAYBE_PII = re.compile(r"[@\d]")
+# Cheap pre-check for secrets: a long unbroken token or a keyword.
 _MAYBE_SECRET = re.compile(r"[A-Za-z0-9_\-+/=.]{16,}|(?i:pass|secret|token|key|pwd|bearer)")
 # Token formats we want caught even when detect-secrets' filters would call them unlikely.
 _TOKENS = re.compile(
@@ -94,11 +91,12 @@ class Finding:
 
 
 @functools.cache
-def _secret_plugins() -> list[dict[str, object]]:
-    """detect-secrets' pattern plugins. Its two high-entropy plugins are left out: on single lines (outside a
-    file scan) they report nearly every word; :func:`_high_entropy` replaces them."""
-    names = sorted(cls.__name__ for cls in get_mapping_from_secret_type_to_class().values())
-    return [{"name": name} for name in names if "HighEntropy" not in name and name != "IPPublicDetector"]
+def _secret_plugins() -> list[Any]:
+    """detect-secrets' pattern plugins, instantiated once and called directly (its scan API re-reads its
+    settings on every call). Its two high-entropy plugins are left out: on single lines, outside a file scan,
+    they report nearly every word; :func:`_high_entropy` replaces them."""
+    classes: list[Any] = sorted(get_mapping_from_secret_type_to_class().values(), key=lambda cls: cls.__name__)
+    return [cls() for cls in classes if "HighEntropy" not in cls.__name__ and cls.__name__ != "IPPublicDetector"]
 
 
 _CANDIDATE = re.compile(r"[A-Za-z0-9+/_\-]{24,}={0,2}")
@@ -120,9 +118,9 @@ def _secret_findings(text: str) -> list[Finding]:
         return found
     found += [Finding(m.start(1), m.end(1), SECRET) for m in _KEYWORD_VALUE.finditer(text)]
     found += [Finding(m.start(), m.end(), SECRET) for m in _CANDIDATE.finditer(text) if _high_entropy(m.group(0))]
-    with transient_settings({"plugins_used": _secret_plugins()}):
-        for line_start, line in _lines(text):
-            for secret in scan_line(line):
+    for line_start, line in _lines(text):
+        for plugin in _secret_plugins():
+            for secret in plugin.analyze_line(filename="log", line=line, line_number=0):
                 value = secret.secret_value or ""
                 if len(value) < 6:
                     continue
@@ -145,7 +143,8 @@ def find_sensitive(text: str) -> list[Finding]:
     if len(text) < _MIN_LENGTH:
         return []
     findings = _secret_findings(text)
-    if _MAYBE_PII.search(text):
+    # Every PII entity here has an "@" or at least four digits (an IPv4 address has four).
+    if "@" in text or sum(character.isdigit() for character in text) >= 4:
         results: list[RecognizerResult] = _analyzer().analyze(
             text=text, language="en", entities=list(ENTITIES), score_threshold=MIN_SCORE
         )
