@@ -108,13 +108,19 @@ def neutralize(text: str) -> Screened:
     if not flags:
         return Screened(text=cleaned, flags=[])
     pieces: list[str] = []
+    position = 0
     for match in _SENTENCE.finditer(cleaned):
+        pieces.append(cleaned[position : match.start()])  # the line breaks between sentences
+        position = match.end()
         sentence = match.group(0)
         if scan(sentence) or _IMPERATIVE.match(sentence):
-            if not pieces or pieces[-1] != MARKER:
-                pieces.append(MARKER + ("\n" if sentence.endswith("\n") else " "))
+            previous = next((piece for piece in reversed(pieces) if piece.strip()), "")
+            if not previous.strip().startswith(MARKER):
+                lead = sentence[: len(sentence) - len(sentence.lstrip())]
+                pieces.append(lead + MARKER + ("\n" if sentence.endswith("\n") else ""))
         else:
             pieces.append(sentence)
+    pieces.append(cleaned[position:])
     return Screened(text="".join(pieces).strip(), flags=flags)
 
 

@@ -4,7 +4,8 @@
 
 - the per-request **canary** planted in the system message (only a model repeating its instructions can
   produce it) and **long verbatim fragments** of the system message (``FRAGMENT_WORDS`` words in a row): the
-  answer is blocked, logged and audited, and the user is told why in neutral words;
+  rest of the answer is blocked (the stored and final answer is replaced by a neutral message), logged and
+  audited; at most ``FRAGMENT_WORDS - 1`` words of a fragment can have been shown before the block;
 - **links and images** to hosts outside ``CHAT_ALLOWED_LINK_HOSTS`` (relative links to Docent itself are fine):
   a Markdown link becomes its text, an image or a bare URL becomes a short note, raw HTML tags are dropped.
   Images are never allowed to outside hosts: an image URL is fetched by the browser without a click, the
@@ -27,8 +28,10 @@ BLOCKED_MESSAGE = (
     "Please ask about the content of your documents."
 )
 FRAGMENT_WORDS = 10
-# Characters held back at the end of the stream (covers the canary and a FRAGMENT_WORDS-word fragment).
-HOLDBACK_CHARS = 160
+# Characters held back at the end of the stream: longer than the canary, so no part of its random suffix is
+# shown before it is recognised. A system-prompt fragment needs no hold-back: until its FRAGMENT_WORDS-th word
+# arrives it is below the threshold by definition, and that word blocks the rest of the answer.
+HOLDBACK_CHARS = 32
 # How far back each new piece of text is checked for a leak that ends in it (longer than any fragment or canary).
 _CHECK_WINDOW = 2000
 _WORD = re.compile(r"[a-z0-9]+")
@@ -49,7 +52,7 @@ _OPEN_CONSTRUCT = re.compile(
 
 
 def new_canary() -> str:
-    return f"DOCENT-CANARY-{secrets.token_hex(8)}"
+    return f"DOCENT-CANARY-{secrets.token_hex(8)}"  # 30 characters, shorter than HOLDBACK_CHARS
 
 
 def _words(text: str) -> list[str]:
