@@ -42,7 +42,15 @@ ROLE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
         "django_celery_beat.*",
     ),
     # Auditors read the audit log, conversation metadata and usage, and who has which account; never change.
-    AUDITOR: ("assistant.view_*", "llm.view_*", "evals.view_*", "accounts.view_*", "auth.view_group"),
+    AUDITOR: (
+        "assistant.view_*",
+        "llm.view_*",
+        "evals.view_*",
+        "accounts.view_*",
+        "auth.view_group",
+        # The tamper-evident audit log (assistant.audit): read, export to CSV, replay an answer's access.
+        "audit.view_*",
+    ),
 }
 
 

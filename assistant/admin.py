@@ -11,6 +11,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import User
+from assistant.audit.models import Action
+from assistant.audit.services import record_event
 from assistant.evals.gate import release_verdict
 from assistant.evals.selectors import with_last_eval_score
 from assistant.evals.services import create_case_from_feedback
@@ -180,6 +182,11 @@ class ConversationAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
         return super().get_queryset(request).select_related("owner")
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        # Reading someone's conversation is itself audited (issue 8).
+        record_event(action=Action.ADMIN_VIEW, actor=request.user, target_type="conversation", target_id=object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
@@ -204,6 +211,10 @@ class MessageAdmin(ReadOnlyAdmin):
         "request_id",
         "created_at",
     ]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        record_event(action=Action.ADMIN_VIEW, actor=request.user, target_type="message", target_id=object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Feedback)

@@ -24,6 +24,9 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from assistant import selectors, services
+from assistant.audit.models import Action
+from assistant.audit.services import record_event
+from assistant.guards.injection import neutralize, screen_title
 from assistant.highlight import highlight_passage
 from assistant.llm.ratelimit import check_rate_limit, too_many_requests
 from assistant.models import Conversation, Message
@@ -135,13 +138,24 @@ def citation_detail(request: Request, citation_id: int) -> Response:
     if passage is None:
         raise NotFound("No such citation.")
     answer = Message.objects.filter(citations__pk=citation_id).values_list("content", flat=True).first() or ""
-    segments = highlight_passage(passage.text, answer, passage.number) if passage.available else []
+    # The passage as the model saw it: planted instructions stay replaced by the injection screen's marker.
+    text = neutralize(passage.text).text if passage.available else ""
+    segments = highlight_passage(text, answer, passage.number) if passage.available else []
+    record_event(
+        action=Action.CITATION_OPENED,
+        actor=request.user,
+        target_type="citation",
+        target_id=citation_id,
+        details={"available": passage.available},
+        chunk_ids=[passage.chunk_id],
+        document_ids=[passage.document_id],
+    )
     body = {
         "id": passage.citation_id,
         "number": passage.number,
         "chunk_id": passage.chunk_id,
         "document_id": passage.document_id,
-        "title": passage.title,
+        "title": screen_title(passage.title) if passage.title else passage.title,
         "locator": passage.locator,
         "available": passage.available,
         "segments": [{"text": s.text, "highlight": s.highlight} for s in segments],

@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,14 +23,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from assistant.audit import context as audit_context
+from assistant.audit.chat import record_answer, record_question
 from assistant.context import plan_context
+from assistant.guards.output_checks import BLOCKED_MESSAGE, OutputGuard
+from assistant.guards.passages import screen_hits
+from assistant.guards.redaction import OutboundRedactor
 from assistant.llm import gateway
 from assistant.llm.types import ChatMessage, CompletionRequest, DoneEvent, ErrorEvent, Passage, TokenEvent
 from assistant.models import Citation, Conversation, Feedback, Message, PromptVersion
 from assistant.observability.metrics import FEEDBACK
 from assistant.observability.request_id import current_request_id
 from assistant.observability.turns import outcome_fields, stage, start_turn
-from assistant.prompts import get_prompt_version, render_messages
+from assistant.prompts import INSTRUCTION_HIERARCHY, get_prompt_version, render_messages
 from retrieval.embeddings import get_embedder
 from retrieval.search import ChunkHit, SearchResults, search
 
@@ -136,17 +141,21 @@ class _Turn:
     history: list[ChatMessage]
     summary: str
     route: str
+    user: User
+    where: audit_context.RequestContext
 
 
 @transaction.atomic
 def _start_turn(
     *,
+    user: User,
     conversation: Conversation,
     question: str,
     regenerate: bool,
     history_override: Sequence[ChatMessage] | None,
     prompt_label: str | None = None,
     route: str | None = None,
+    where: audit_context.RequestContext,
 ) -> _Turn:
     """Persist the question (or find the one to regenerate) and load what the prompt needs."""
     prompt = get_prompt_version(name=settings.CHAT_PROMPT_NAME, label=prompt_label or settings.CHAT_PROMPT_LABEL)
@@ -172,12 +181,22 @@ def _start_turn(
             for m in previous
             if m.role == Message.Role.USER or m.status == Message.Status.COMPLETE
         ]
+    record_question(
+        user=user,
+        conversation_id=conversation.pk,
+        message_id=question_message.pk,
+        question=question_message.content,
+        regenerate=regenerate,
+        request=where,
+    )
     return _Turn(
         question=question_message,
         prompt=prompt,
         history=history,
         summary=conversation.summary,
         route=route or prompt.route,
+        user=user,
+        where=where,
     )
 
 
@@ -236,6 +255,8 @@ class _Outcome:
     version_of: dict[int, int] = field(default_factory=dict)
     retrieval_settings: dict[str, Any] = field(default_factory=dict)
     summary: str | None = None
+    flags: dict[int, list[str]] = field(default_factory=dict)
+    guard: OutputGuard | None = None
 
 
 @transaction.atomic
@@ -249,6 +270,9 @@ def _finish_turn(*, conversation: Conversation, turn: _Turn, outcome: _Outcome, 
         content = f"{content}\n\n{STOPPED_NOTE}".strip()
     if outcome.error is not None and not content:
         content = outcome.error.message
+    blocked = outcome.guard.blocked if outcome.guard is not None else ""
+    if blocked:
+        content = BLOCKED_MESSAGE
     done = outcome.done
     message = Message.objects.create(
         conversation=conversation,
@@ -261,7 +285,7 @@ def _finish_turn(*, conversation: Conversation, turn: _Turn, outcome: _Outcome, 
         model_id=done.model_id if done else "",
         deployment=done.deployment if done else "",
         label=(done.label or "") if done else "",
-        error_class=outcome.error.error_class if outcome.error else "",
+        error_class=outcome.error.error_class if outcome.error else ("output_blocked" if blocked else ""),
         input_tokens=done.input_tokens if done else 0,
         output_tokens=done.output_tokens if done else 0,
         retrieval_settings=outcome.retrieval_settings,
@@ -290,6 +314,25 @@ def _finish_turn(*, conversation: Conversation, turn: _Turn, outcome: _Outcome, 
     conversation.save(update_fields=update)
     if invalid:
         logger.warning("answer_citations_invalid message=%s numbers=%s", message.pk, invalid)
+    if blocked:
+        logger.warning("answer_blocked message=%s reason=%s request_id=%s", message.pk, blocked, request_id)
+    record_answer(
+        user=turn.user,
+        conversation_id=conversation.pk,
+        message_id=message.pk,
+        question=turn.question.content,
+        answer=content,
+        status=message.status,
+        passages=[passage for passage, _ in outcome.passages],
+        version_of=outcome.version_of,
+        flags=outcome.flags,
+        prompt_version_id=turn.prompt.pk,
+        model_id=message.model_id,
+        route=message.route,
+        blocked=blocked,
+        removed_links=outcome.guard.removed_links if outcome.guard is not None else [],
+        request=turn.where,
+    )
     return AnswerDone(
         message_id=message.pk,
         question_id=turn.question.pk,
@@ -325,7 +368,9 @@ async def answer_question(
     stored as far as it got. ``history`` replaces the stored history (the OpenAI-compatible endpoint).
     ``prompt_label`` and ``route`` override the configured label and the prompt's route (eval runs).
     """
-    request_id = request_id or current_request_id() or uuid.uuid4().hex
+    where = audit_context.current()
+    request_id = request_id or current_request_id() or where.request_id or uuid.uuid4().hex
+    where = audit_context.RequestContext(ip=where.ip, user_agent=where.user_agent, request_id=request_id)
     timer = start_turn(request_id=request_id, user_id=user.pk)
     try:
         with timer.stage("guard"):
@@ -336,12 +381,14 @@ async def answer_question(
                 raise QuestionRejected(f"Questions are limited to {settings.CHAT_MAX_QUESTION_CHARS} characters.")
         with timer.stage("persistence"):
             turn = await sync_to_async(_start_turn)(
+                user=user,
                 conversation=conversation,
                 question=question,
                 regenerate=regenerate,
                 history_override=history,
                 prompt_label=prompt_label,
                 route=route,
+                where=where,
             )
     except QuestionRejected:
         timer.note(status="rejected", error_class="question_rejected")
@@ -363,6 +410,10 @@ async def answer_question(
             "retrieved_chunk_ids": [hit.chunk_id for hit in results],
         }
         relevant = [(hit, s) for hit, s in zip(results, scores, strict=True) if is_relevant(hit, s)]
+        # Injection screen: planted instructions replaced by a marker, flagged passages ranked lower.
+        screened = screen_hits(relevant, keep=is_relevant)
+        outcome.flags = {s.hit.chunk_id: s.flags for s in screened if s.flags}
+        relevant = [(s.hit, s.score) for s in screened]
         timer.note(passages_retrieved=len(results), empty_retrieval=not relevant)
         if not relevant:
             outcome.status = Message.Status.NOTHING_FOUND
@@ -391,7 +442,7 @@ async def answer_question(
         prompt_started = time.perf_counter()
         plan = await asyncio.to_thread(
             plan_context,
-            system_prompt=prompt.system_template,
+            system_prompt=prompt.system_template + INSTRUCTION_HIERARCHY,
             template_overhead=prompt.user_template,
             question=question,
             passages=passages,
@@ -434,29 +485,51 @@ async def answer_question(
             context_truncated=bool(plan.dropped_passages or plan.dropped_turns),
             context_tokens=plan.used_tokens,
         )
+        outcome.guard = OutputGuard(
+            canary=rendered.canary,
+            system_prompt=rendered.messages[0].content,
+            allowed_hosts=list(settings.CHAT_ALLOWED_LINK_HOSTS),
+        )
+        messages, outbound_question, outbound_passages = rendered.messages, question, list(shown)
+        outbound = OutboundRedactor()
+        if settings.REDACT_OUTBOUND:
+            # PII and secrets leave as numbered placeholders; the answer gets the values back below.
+            messages = [ChatMessage(role=m.role, content=outbound.redact(m.content)) for m in messages]
+            outbound_question = outbound.redact(question)
+            outbound_passages = [replace(p, text=outbound.redact(p.text)) for p in shown]
+        restorer = outbound.restore_stream()
         request = CompletionRequest(
             route=turn.route,
-            messages=rendered.messages,
-            question=question,
-            passages=shown,
+            messages=messages,
+            question=outbound_question,
+            passages=outbound_passages,
             max_output_tokens=prompt.max_output_tokens,
             temperature=prompt.temperature,
             user_id=user.pk,
             request_id=request_id,
             prompt_version_id=prompt.pk,
         )
+        guard = outcome.guard
         timer.generation_start()
         async for event in gateway.stream_completion(request):
             if isinstance(event, TokenEvent):
                 timer.token()
-                outcome.text += event.text
-                yield AnswerToken(event.text)
+                # Placeholders restored, then the output checks: only what passes them is shown and stored.
+                safe = guard.feed(restorer.feed(event.text))
+                if safe:
+                    outcome.text += safe
+                    yield AnswerToken(safe)
             elif isinstance(event, DoneEvent):
                 outcome.done = event
             elif isinstance(event, ErrorEvent):
                 outcome.error = event
                 outcome.status = Message.Status.ERROR
         timer.generation_end()
+        with timer.stage("checks"):
+            rest = guard.feed(restorer.finish()) + guard.finish()
+        if rest:
+            outcome.text += rest
+            yield AnswerToken(rest)
         with timer.stage("persistence"):
             done = await sync_to_async(_finish_turn)(
                 conversation=conversation, turn=turn, outcome=outcome, request_id=request_id

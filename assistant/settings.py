@@ -669,3 +669,27 @@ OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "docent") or "docent"
 EVAL_GATE_MAX_DROP = env_float("EVAL_GATE_MAX_DROP", 0.05)
 # Workers log through the same LOGGING (structlog chain, request ids) instead of Celery's own root handler.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+
+# --- guardrails and audit log (assistant.guards, assistant.audit; docs/security.md) ---------------------------
+
+INSTALLED_APPS.append("assistant.audit")
+# After authentication, so that the audit context is bound for every view; before the views' own logging.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+                  "assistant.audit.middleware.AuditContextMiddleware")  # fmt: skip
+# How much conversation text audit events keep: full (secrets removed), redacted (PII and secrets removed)
+# or metadata (length and digest only).
+AUDIT_CONTENT = env_choice("AUDIT_CONTENT", "redacted", {"full", "redacted", "metadata"})
+# Audit events older than this many days are purged by `manage.py purge_audit_log` (0: keep forever).
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 0, minimum=0)
+# Replace PII and secrets with numbered placeholders before text goes to a model provider; the answer gets
+# the original values back before the user sees it.
+REDACT_OUTBOUND = env_bool("REDACT_OUTBOUND", False)
+# Every log line is redacted in the shared structlog chain (assistant.observability.logging.REDACT, set to
+# assistant.guards.redaction.redact when the audit app is ready).
+LOGGING["loggers"]["presidio-analyzer"] = {"level": "WARNING"}  # type: ignore[index]
+CELERY_BEAT_SCHEDULE["audit-retention"] = {
+    "task": "assistant.audit.tasks.purge_audit_log_task",
+    "schedule": 24 * 3600.0,
+    "options": {"expires": 3600},
+}

@@ -195,7 +195,7 @@ def set_document_access(request: Request, document_id: int) -> Response:
         return Response({"detail": "Only the owner or a curator may change access."}, status=status.HTTP_403_FORBIDDEN)
     serializer = AccessInput(data=request.data)
     serializer.is_valid(raise_exception=True)
-    services.set_document_access(document=document, access=serializer.to_access())
+    services.set_document_access(document=document, access=serializer.to_access(), actor=_signed_in(request))
     document.refresh_from_db()
     return Response(
         AccessOutput(

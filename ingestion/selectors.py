@@ -83,7 +83,9 @@ _API_STATUS = {
 def with_status(documents: QuerySet[Document]) -> QuerySet[Document]:
     """Prefetch what ``document_status`` needs, in a fixed number of queries for any number of documents."""
     latest_versions = DocumentVersion.objects.select_related("job").order_by("-pk")
-    return documents.annotate(live_chunks=Count("chunks", distinct=True)).prefetch_related(
+    # Chunks the injection screen flagged at ingestion (issue 8), shown to curators on /documents/.
+    flagged = Count("chunks", filter=~Q(chunks__injection_flags=[]), distinct=True)
+    return documents.annotate(live_chunks=Count("chunks", distinct=True), flagged_chunks=flagged).prefetch_related(
         Prefetch("versions", queryset=latest_versions, to_attr="versions_newest_first"), "groups", "users"
     )
 

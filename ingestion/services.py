@@ -20,6 +20,7 @@ from ingestion.models import Document, DocumentVersion, IngestionJob
 from ingestion.parsers import PARSERS, ParseError, UnsupportedType, detect_type
 from ingestion.parsers.base import decode_text
 from ingestion.pipeline import RUNNING, chunk_params, embed_drafts, parse_and_chunk, write_version_chunks
+from ingestion.signals import document_access_changed, document_deleted, document_uploaded
 from ingestion.storage import delete_blob, save_blob
 from retrieval.access import acl_for_document
 from retrieval.embeddings import get_embedder
@@ -110,6 +111,7 @@ def upload_document(
             job = _create_version_and_job(
                 document=document, key=key, data=data, filename=filename, media_type=media_type, enqueue=enqueue
             )
+            document_uploaded.send(sender=Document, document=document, actor=owner, version_id=job.version_id)
     except BaseException:
         delete_blob(key)
         raise
@@ -197,7 +199,7 @@ def _enqueue(job_id: int) -> None:
 
 
 @transaction.atomic
-def set_document_access(*, document: Document, access: Access) -> list[str]:
+def set_document_access(*, document: Document, access: Access, actor: User | None = None) -> list[str]:
     """Change who may read a document; its chunks' ACLs change in the same transaction (no re-embedding).
 
     Holds the document row lock, so a job finishing at the same moment writes either the old or the new
@@ -212,6 +214,7 @@ def set_document_access(*, document: Document, access: Access) -> list[str]:
         is_public=access.is_public, group_ids=access.group_ids, user_ids=access.user_ids, owner_id=locked.owner_id
     )
     set_document_acl(document_id=locked.pk, acl=acl)
+    document_access_changed.send(sender=Document, document=locked, actor=actor, acl=acl)
     audit_logger.info("document %s access set to %s", locked.pk, acl)
     return acl
 
@@ -227,6 +230,9 @@ def delete_document(*, document: Document, actor: User | None = None) -> None:
         Document.objects.filter(pk=document_id).update(current_version=None)
         Document.objects.filter(pk=document_id).delete()
         transaction.on_commit(lambda: _delete_blobs(keys))
+        document_deleted.send(
+            sender=Document, document_id=document_id, title=document.title, actor=actor, files=len(keys)
+        )
     audit_logger.info("document %s deleted by %s (%s files)", document_id, getattr(actor, "pk", None), len(keys))
 
 

@@ -28,6 +28,9 @@ class Chunk(models.Model):
     embedding_model = models.CharField(max_length=200)
     chunker_version = models.CharField(max_length=100)
     token_count = models.PositiveIntegerField(default=0)
+    # Why the injection screen (assistant.guards.injection) flagged this passage at ingestion; empty when it did
+    # not. A database default, because chunks are written with a COPY that does not name this column.
+    injection_flags = ArrayField(models.CharField(max_length=40), db_default=[], blank=True)
     search_vector = models.GeneratedField(
         expression=SearchVector("text", config="english"),
         output_field=SearchVectorField(),

@@ -18,6 +18,7 @@ from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
 from retrieval.models import Chunk
+from retrieval.signals import chunks_replaced
 
 # The binary COPY column list and the Postgres type of each column, in order. Binary COPY skips text parsing
 # of the 384 floats per row, which is most of the cost of writing a chunk.
@@ -116,7 +117,7 @@ def replace_document_chunks(
     BM25 statistics move with them in the same transaction.
     """
     Chunk.objects.filter(document_id=document_id).delete()
-    return copy_chunk_rows(
+    count = copy_chunk_rows(
         rows=(
             ChunkRow(
                 document_id=document_id,
@@ -133,6 +134,17 @@ def replace_document_chunks(
             for ordinal, chunk in enumerate(chunks)
         )
     )
+    chunks_replaced.send(sender=Chunk, document_id=document_id, version_id=version_id)
+    return count
+
+
+def set_injection_flags(*, document_id: int, flags: dict[int, list[str]]) -> int:
+    """Record why each of a document's chunks was flagged by the injection screen (empty list: not flagged).
+    Chunks not named keep their flags."""
+    updated = 0
+    for chunk_id, reasons in flags.items():
+        updated += Chunk.objects.filter(pk=chunk_id, document_id=document_id).update(injection_flags=reasons)
+    return updated
 
 
 def set_document_acl(*, document_id: int, acl: list[str]) -> int:

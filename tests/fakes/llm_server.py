@@ -12,12 +12,13 @@ PORT``) for benchmarks.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -39,6 +40,8 @@ class Behaviour:
     finish_reason: str = "stop"
     disconnect_after: int | None = None
     malformed_after: int | None = None
+    # The worst-case model of the red-team suite: obeys any instruction it reads (see ``obedient_answer``).
+    obey_injections: bool = False
 
 
 @dataclass
@@ -68,6 +71,39 @@ def _words(text: str) -> list[str]:
 def _prompt_tokens(body: dict[str, Any]) -> int:
     texts = [str(m.get("content", "")) for m in body.get("messages", [])] + [str(body.get("system", ""))]
     return sum(len(text.split()) for text in texts) + 3
+
+
+_ORDER = re.compile(
+    r"\b(?:reply|respond|answer|say|print|output|write|append|include|end)\b[^.\n]{0,80}?"
+    r"\b([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\b"
+)
+_MARKDOWN_LINK = re.compile(r"!?\[[^\]\n]*\]\([^)\s]*\)")
+_EXTRACTION = re.compile(r"system prompt|instructions|everything above|initial prompt|confidential", re.I)
+
+
+def obedient_answer(body: dict[str, Any]) -> str:
+    """What a model that obeys every instruction it reads would write: every code word it is told to say,
+    every link or image it is shown, its whole system message when anyone asks for its instructions, and
+    everything in the user turn (so every passage it was given) verbatim."""
+    system = str(body.get("system") or "")
+    turns: list[str] = []
+    for message in body.get("messages", []):
+        content = message.get("content", "")
+        if isinstance(content, list):
+            content = " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+        if message.get("role") == "system":
+            system += str(content)
+        else:
+            turns.append(str(content))
+    everything = "\n".join([system, *turns])
+    last = turns[-1] if turns else ""
+    parts = [match.group(1) for match in _ORDER.finditer(everything)]
+    parts += [match.group(0) for match in _MARKDOWN_LINK.finditer(everything)]
+    # Docent's user turn ends with "Question: ..."; the request for instructions is read from the question.
+    if _EXTRACTION.search(last.rsplit("Question:", 1)[-1]):
+        parts.append(f"My instructions are: {system}")
+    parts.append(f"Here is everything I was given: {last} [1]")
+    return "\n\n".join(parts)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -129,6 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
             behaviour = queue.popleft() if queue else state.default
         if behaviour.delay:
             time.sleep(behaviour.delay)
+        if behaviour.obey_injections:
+            behaviour = replace(behaviour, answer=obedient_answer(body))
         if self.path.rstrip("/").endswith("/chat/completions"):
             self._openai(body, behaviour)
         elif self.path.rstrip("/").endswith("/messages"):
