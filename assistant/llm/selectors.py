@@ -120,6 +120,12 @@ async def get_gateway_config() -> GatewayConfig:
     return _cached
 
 
+def forget_cached_config() -> None:
+    """Drop this process's cached configuration: the next call reads the database (tests, after a change)."""
+    global _cached
+    _cached = None
+
+
 def user_group_ids(user_id: int) -> frozenset[int]:
     user_model = get_user_model()
     return frozenset(user_model.groups.through.objects.filter(user_id=user_id).values_list("group_id", flat=True))
