@@ -352,19 +352,26 @@ async def measure_web(url: str, token: str, seconds: float) -> list[float]:
     return await task
 
 
-def count_ready(stack: Stack, first: int, last: int) -> int:
+def count_finished(stack: Stack, first: int, last: int, since: float) -> tuple[int, int]:
+    """(jobs of this batch finished, jobs of any batch finished since ``since``): a batch left over from
+    an earlier run is ahead in the queue, so throughput counts every job the workers finished."""
     code = (
-        "import json, os; from ingestion.models import IngestionJob; a = json.loads(os.environ['BENCH_ARGS']); "
-        "print(json.dumps({'n': IngestionJob.objects.filter(pk__gte=a['first'], pk__lte=a['last'], "
-        "status__in=['ready', 'failed']).count()}))"
+        "import json, os, datetime; from ingestion.models import IngestionJob; "
+        "a = json.loads(os.environ['BENCH_ARGS']); done = ['ready', 'failed']; "
+        "since = datetime.datetime.fromtimestamp(a['since'], datetime.timezone.utc); "
+        "print(json.dumps({'batch': IngestionJob.objects.filter(pk__gte=a['first'], pk__lte=a['last'], "
+        "status__in=done).count(), 'all': IngestionJob.objects.filter(status__in=done, "
+        "finished_at__gte=since).count()}))"
     )
-    return int(stack.manage(code, {"first": first, "last": last})["n"])
+    counts = stack.manage(code, {"first": first, "last": last, "since": since})
+    return int(counts["batch"]), int(counts["all"])
 
 
 async def ingestion_run(stack: Stack, url: str, token: str, workers: int, docs: int, cap: float) -> dict[str, Any]:
     baseline = await measure_web(url, token, 8)
-    queued = stack.manage(QUEUE_DOCS, {"docs": docs, "tag": f"w{workers}"})
+    queued = stack.manage(QUEUE_DOCS, {"docs": docs, "tag": f"w{workers}-{int(time.time())}"})
     started = time.perf_counter()
+    since = time.time()
     for n in range(workers):
         stack.start(
             f"worker-{workers}-{n}",
@@ -376,12 +383,12 @@ async def ingestion_run(stack: Stack, url: str, token: str, workers: int, docs: 
         )  # fmt: skip
     stop = asyncio.Event()
     during_task = asyncio.create_task(light_traffic(url, token, stop))
-    done = 0
+    batch = done = 0
     while time.perf_counter() - started < cap:
         await asyncio.sleep(5)
         stack.sample_rss()
-        done = await asyncio.to_thread(count_ready, stack, queued["first"], queued["last"])
-        if done >= docs:
+        batch, done = await asyncio.to_thread(count_finished, stack, queued["first"], queued["last"], since)
+        if batch >= docs:
             break
     elapsed = time.perf_counter() - started
     stop.set()
@@ -392,9 +399,10 @@ async def ingestion_run(stack: Stack, url: str, token: str, workers: int, docs: 
         "workers": workers,
         "docs_queued": docs,
         "docs_finished": done,
+        "batch_finished": batch,
         "seconds": round(elapsed, 1),
         "docs_per_second": round(done / elapsed, 2),
-        "finished_within_cap": done >= docs,
+        "finished_within_cap": batch >= docs,
         "web_ms_before": summary(baseline),
         "web_ms_during": summary(during),
     }
@@ -439,23 +447,24 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         # Warm-up: load the embedding model and open connections before anything is timed.
         await chat_run(url, tokens[:4], conversations[:4], stack)
 
-        n = args.overhead_concurrency
-        own = await model_ttft(model_url, n)
-        overhead_run = await chat_run(url, tokens[:n], conversations[:n], stack)
-        at_n = describe(overhead_run, n)
-        model = summary(own)
-        overhead = {
-            q: round(at_n["ttft_ms"][q] - model[q], 1)
-            for q in ("p50", "p95")
-            if at_n["ttft_ms"][q] is not None and model[q] is not None
-        }
-        results["chat_overhead"] = {**at_n, "model_server_ttft_ms": model, "overhead_ttft_ms": overhead}
-        print(json.dumps(results["chat_overhead"], indent=1), flush=True)
+        if not args.skip_chats:
+            n = args.overhead_concurrency
+            own = await model_ttft(model_url, n)
+            overhead_run = await chat_run(url, tokens[:n], conversations[:n], stack)
+            at_n = describe(overhead_run, n)
+            model = summary(own)
+            overhead = {
+                q: round(at_n["ttft_ms"][q] - model[q], 1)
+                for q in ("p50", "p95")
+                if at_n["ttft_ms"][q] is not None and model[q] is not None
+            }
+            results["chat_overhead"] = {**at_n, "model_server_ttft_ms": model, "overhead_ttft_ms": overhead}
+            print(json.dumps(results["chat_overhead"], indent=1), flush=True)
 
-        big = await chat_run(url, tokens[: args.chats], conversations[: args.chats], stack)
-        results["chat_max"] = describe(big, args.chats)
-        print(json.dumps(results["chat_max"], indent=1), flush=True)
-        results["peak_rss_mb_chats"] = dict(stack.peak_rss)
+            big = await chat_run(url, tokens[: args.chats], conversations[: args.chats], stack)
+            results["chat_max"] = describe(big, args.chats)
+            print(json.dumps(results["chat_max"], indent=1), flush=True)
+            results["peak_rss_mb_chats"] = dict(stack.peak_rss)
 
         if args.docs:
             stack.peak_rss = {}
@@ -479,6 +488,8 @@ def cli() -> None:
     parser.add_argument("--docs", type=int, default=2000, help="documents queued at once (0: skip ingestion)")
     parser.add_argument("--ingestion-cap", type=float, default=600, help="seconds per ingestion run at most")
     parser.add_argument("--embedding-backend", default="onnx-int8")
+    parser.add_argument("--skip-chats", action="store_true", help="only the ingestion load")
+    parser.add_argument("--merge", action="store_true", help="keep the other sections of an existing load.json")
     args = parser.parse_args()
     load_before = os.getloadavg()
     started = time.time()
@@ -501,6 +512,10 @@ def cli() -> None:
         "duration_seconds": round(time.time() - started, 1),
         **results,
     }
+    if args.merge and RESULTS.exists():
+        previous = json.loads(RESULTS.read_text())
+        previous.setdefault("runs", []).append({k: previous.get(k) for k in ("command", "machine", "duration_seconds")})
+        report = {**previous, **report}
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     machine = report["machine"]
