@@ -166,6 +166,9 @@ class Stack:
                 "LLM_RATE_LIMIT_PER_ENDPOINT_PER_MINUTE": "1000000",
                 "INGESTION_MAX_CONCURRENT_JOBS": "8",
                 "INGESTION_HEARTBEAT_TIMEOUT_SECONDS": "600",
+                # A bounded pool: streams beyond it wait for a connection instead of being refused.
+                "DB_POOL_MAX_SIZE": str(args.db_pool),
+                "DB_POOL_TIMEOUT": "300",
             }
         )
 
@@ -489,6 +492,7 @@ def cli() -> None:
     parser.add_argument("--ingestion-cap", type=float, default=600, help="seconds per ingestion run at most")
     parser.add_argument("--embedding-backend", default="onnx-int8")
     parser.add_argument("--skip-chats", action="store_true", help="only the ingestion load")
+    parser.add_argument("--db-pool", type=int, default=40, help="DB_POOL_MAX_SIZE of each process (0: no pool)")
     parser.add_argument("--merge", action="store_true", help="keep the other sections of an existing load.json")
     args = parser.parse_args()
     load_before = os.getloadavg()
@@ -508,6 +512,7 @@ def cli() -> None:
             "tokens_per_second": args.tokens_per_second,
             "embedding_backend": args.embedding_backend,
             "web": "one uvicorn (ASGI) process",
+            "db_pool_max_size": args.db_pool,
         },
         "duration_seconds": round(time.time() - started, 1),
         **results,
