@@ -45,6 +45,7 @@ from assistant.streaming import (
     NotAuthenticated,
     authenticate,
     error_response,
+    release_db_connection,
     sse_event,
     sse_response,
     wants_event_stream,
@@ -179,8 +180,12 @@ def passage_data(event: PassageShown) -> dict[str, Any]:
 
 
 async def _sse(events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
+    streaming = False
     async for event in events:
         if isinstance(event, AnswerToken):
+            if not streaming:
+                streaming = True
+                await release_db_connection()
             yield sse_event("token", {"text": event.text})
         elif isinstance(event, PassageShown):
             yield sse_event("citation", passage_data(event))

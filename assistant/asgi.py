@@ -7,5 +7,9 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
+# Under ASGI a request's database work runs in a thread of its own context, so persistent connections (kept
+# per thread) pile up until PostgreSQL refuses new clients (found by bench/load.py): the web process closes
+# each request's connection unless DB_CONN_MAX_AGE says otherwise. Put PgBouncer in front at scale.
+os.environ.setdefault("DB_CONN_MAX_AGE", "0")
 
 application = get_asgi_application()

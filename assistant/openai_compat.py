@@ -33,7 +33,7 @@ from assistant.llm.ratelimit import check_rate_limit
 from assistant.llm.types import ChatMessage
 from assistant.prompts import format_locator
 from assistant.services import AnswerDone, AnswerFailed, AnswerToken, ChatEvent, PassageShown, QuestionRejected
-from assistant.streaming import ERROR_STATUS, NotAuthenticated, authenticate, sse_response
+from assistant.streaming import ERROR_STATUS, NotAuthenticated, authenticate, release_db_connection, sse_response
 
 MODEL_NAME = "docent"
 
@@ -177,11 +177,15 @@ def _chunk(chunk_id: str, created: int, delta: dict[str, Any], finish: str | Non
 async def _stream(events: AsyncIterator[ChatEvent], *, created: int) -> AsyncIterator[bytes]:
     chunk_id = f"chatcmpl-docent-{created}-{id(events):x}"
     passages: list[dict[str, Any]] = []
+    streaming = False
     yield _chunk(chunk_id, created, {"role": "assistant", "content": ""})
     async for event in events:
         if isinstance(event, PassageShown):
             passages.append(_citation_data(event))
         elif isinstance(event, AnswerToken):
+            if not streaming:
+                streaming = True
+                await release_db_connection()
             yield _chunk(chunk_id, created, {"content": event.text})
         elif isinstance(event, AnswerFailed):
             error = {"message": event.message, "type": "docent_error", "code": event.error_class}

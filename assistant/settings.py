@@ -614,6 +614,19 @@ SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 3600, minimum=60)
 MAX_REQUEST_HEADER_BYTES = env_int("MAX_REQUEST_HEADER_BYTES", 32 * 1024, minimum=1024)
 MIDDLEWARE.insert(1, "assistant.middleware.request_header_limit")  # right after SecurityMiddleware
 
+# A bounded connection pool per process (psycopg_pool; 0 = off). Under ASGI every in-flight request would
+# otherwise hold a connection of its own: with the pool, requests beyond DB_POOL_MAX_SIZE wait up to
+# DB_POOL_TIMEOUT seconds for one instead of being refused by PostgreSQL. Requires DB_CONN_MAX_AGE=0.
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 0, minimum=0)
+DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 30.0)
+if DB_POOL_MAX_SIZE:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": DB_POOL_TIMEOUT,
+    }
+
 # The JSON API takes JSON only (uploads declare multipart themselves): a form body cannot say "list" or
 # "object", so form-encoded input would be read differently from what the schema promises. Others get 415.
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["rest_framework.parsers.JSONParser"]

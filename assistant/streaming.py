@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -70,3 +71,15 @@ def sse_response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse:
 
 def wants_event_stream(request: HttpRequest) -> bool:
     return "text/event-stream" in request.headers.get("Accept", "")
+
+
+def _release_connection() -> None:
+    if not connection.in_atomic_block:  # never inside a transaction (tests wrap each test in one)
+        connection.close_if_unusable_or_obsolete()
+
+
+async def release_db_connection() -> None:
+    """Give this request's database connection back while an answer streams (seconds, with no queries):
+    without it every open stream holds a connection, and 500 streams need 500. Runs on the request's own
+    thread (thread-sensitive), where its connection lives; closes it only when it is not persistent."""
+    await sync_to_async(_release_connection)()

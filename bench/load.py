@@ -1,0 +1,531 @@
+"""Load test: N employees chatting over SSE against `make run`-style processes, plus an ingestion load.
+
+    .venv/bin/python bench/load.py [--chats 500] [--overhead-concurrency 100] [--docs 2000]
+
+Starts everything on loopback, in its own database (``docent_bench`` in the embedded PostgreSQL) and its own
+redis-server: one uvicorn (ASGI) web process, Celery ingestion workers, and the loopback model server
+(tests/fakes/llm_server.py) streaming ``--tokens`` tokens at ``--tokens-per-second``. Prints the figures and
+writes bench/results/load.json.
+
+Measured:
+- chats: throughput, time to first token (TTFT) and total latency percentiles, error rate, peak RSS of each
+  process, at ``--chats`` concurrent streams and at ``--overhead-concurrency``;
+- gateway + retrieval overhead on TTFT: Docent's TTFT minus the model server's own TTFT, measured directly
+  against the model server at the same concurrency;
+- ingestion: ``--docs`` small documents queued at once, drained by one and then by two worker processes
+  (docs/s), with the web p95 of light API traffic before and during each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "load.json"
+DATABASE = "docent_bench"
+QUESTION = "How many days of paid leave do employees get, and how do they book travel?"
+
+SETUP = """
+import json, os
+from decimal import Decimal
+from accounts.models import User
+from accounts.services import create_api_token
+from assistant.llm.services import DeploymentSpec, configure_route
+from ingestion.services import TextItem, ingest_text_documents
+from ingestion.models import Document
+args = json.loads(os.environ["BENCH_ARGS"])
+configure_route(name="chat", chain=[DeploymentSpec(
+    name="bench-model", provider="openai_compatible", model_id="gpt-4o-mini-2024-07-18",
+    base_url=args["model_url"], timeout_seconds=120, max_output_tokens=1024,
+    input_per_million_usd=Decimal("0.15"), output_per_million_usd=Decimal("0.60"))])
+if not Document.objects.filter(source="bench").exists():
+    texts = [
+        ("Leave policy", "Employees receive 25 days of paid leave per year. Leave is booked in the HR portal."),
+        ("Travel policy", "Business travel is booked through the travel portal two weeks before departure."),
+        ("Expenses", "Expense reports are submitted within thirty days with a receipt for items above 25 euros."),
+    ]
+    ingest_text_documents([TextItem(title=t, text=(x + " ") * 8, external_id="bench") for t, x in texts],
+                          owner=None, is_public=True)
+    Document.objects.filter(title__in=[t for t, _ in texts]).update(source="bench")
+tokens = []
+for n in range(args["users"]):
+    user, _ = User.objects.get_or_create(username=f"bench-{n}", defaults={"email": f"bench-{n}@example.com"})
+    tokens.append(create_api_token(user=user, name="bench").raw)
+curator = User.objects.get_or_create(username="bench-curator")[0]
+print(json.dumps({"tokens": tokens}))
+"""
+
+QUEUE_DOCS = """
+import json, os
+from ingestion.services import Access, upload_document
+from accounts.models import User
+args = json.loads(os.environ["BENCH_ARGS"])
+owner = User.objects.get(username="bench-curator")
+ids = []
+for n in range(args["docs"]):
+    text = f"Note {args['tag']}-{n}: the {n % 17} service restarts on Tuesdays; check dashboard {n % 23}.\\n"
+    job = upload_document(data=text.encode() * 3, filename=f"note-{args['tag']}-{n}.txt", owner=owner,
+                          access=Access(is_public=True))
+    ids.append(job.pk)
+print(json.dumps({"first": min(ids), "last": max(ids)}))
+"""
+
+MODEL_SERVER = """
+import sys, threading
+from tests.fakes import llm_server
+llm_server._Server.request_queue_size = 2048  # many streams connect at once
+words = " ".join(f"word{n}" for n in range(int(sys.argv[2])))
+server = llm_server.FakeLLMServer(int(sys.argv[1]))
+server.set_default(llm_server.Behaviour(answer=words, token_delay=1.0 / float(sys.argv[3])))
+server.__enter__()
+print(server.port, flush=True)
+threading.Event().wait()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return round(ordered[index], 1)
+
+
+def summary(values: list[float]) -> dict[str, float | None]:
+    return {
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": round(max(values), 1) if values else None,
+    }
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (a Celery worker's pool), in MB."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(child) for child in children.read_text().split()]
+    for one in pids:
+        try:
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return round(total / 1024, 1)
+
+
+class Stack:
+    """The processes under test; each started here is stopped here, by its own pid."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.peak_rss: dict[str, float] = {}
+        self.redis_port = free_port()
+        self.env = dict(os.environ)
+        self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        self.env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "assistant.settings",
+                "DOCENT_DEV": "1",
+                "DEBUG": "0",
+                "PYTHONUNBUFFERED": "1",
+                "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1",
+                "EMBEDDED_PG_DATABASE": DATABASE,
+                "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+                "EMBEDDING_BACKEND": args.embedding_backend,
+                "MEDIA_ROOT": str(workdir / "media"),
+                "LOG_LEVEL": "WARNING",
+                # Limits raised for the bench: every bench user chats at once, many times.
+                "LLM_RATE_LIMIT_PER_USER_PER_MINUTE": "100000",
+                "LLM_RATE_LIMIT_PER_ENDPOINT_PER_MINUTE": "1000000",
+                "INGESTION_MAX_CONCURRENT_JOBS": "8",
+                "INGESTION_HEARTBEAT_TIMEOUT_SECONDS": "600",
+                # A bounded pool: streams beyond it wait for a connection instead of being refused.
+                "DB_POOL_MAX_SIZE": str(args.db_pool),
+                "DB_POOL_TIMEOUT": "300",
+            }
+        )
+
+    def start(self, name: str, command: list[str], **env: str) -> subprocess.Popen[bytes]:
+        log = (self.workdir / f"{name}.log").open("wb")
+        proc = subprocess.Popen(  # noqa: S603 - our own commands
+            command, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.procs[name] = proc
+        return proc
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def sample_rss(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is None:
+                self.peak_rss[name] = max(self.peak_rss.get(name, 0.0), rss_mb(proc.pid))
+
+    def manage(self, code: str, payload: dict[str, Any]) -> dict[str, Any]:
+        done = subprocess.run(  # noqa: S603 - our own code
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env={**self.env, "BENCH_ARGS": json.dumps(payload)},
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"setup failed:\n{done.stdout}\n{done.stderr}")
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def wait_http(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} did not answer within {timeout}s")
+
+
+@dataclass
+class ChatResult:
+    ok: bool
+    ttft_ms: float | None = None
+    total_ms: float | None = None
+    tokens: int = 0
+    error: str = ""
+
+
+@dataclass
+class Run:
+    results: list[ChatResult] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+
+async def one_chat(client: httpx.AsyncClient, url: str, token: str, conversation: int) -> ChatResult:
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+    started = time.perf_counter()
+    first: float | None = None
+    tokens = 0
+    event = ""
+    try:
+        async with client.stream(
+            "POST", f"{url}/api/v1/conversations/{conversation}/messages/", json={"content": QUESTION}, headers=headers
+        ) as response:
+            if response.status_code != 200:
+                return ChatResult(ok=False, error=f"HTTP {response.status_code}")
+            async for line in response.aiter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    if event == "token":
+                        tokens += 1
+                        if first is None:
+                            first = time.perf_counter()
+                    elif event == "error":
+                        return ChatResult(ok=False, error=line[5:].strip()[:200])
+                    elif event == "done":
+                        done = time.perf_counter()
+                        if first is None:
+                            return ChatResult(ok=False, error="done without tokens")
+                        return ChatResult(True, (first - started) * 1000, (done - started) * 1000, tokens)
+    except httpx.HTTPError as exc:
+        return ChatResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:200])
+    return ChatResult(ok=False, error="stream ended without done")
+
+
+async def chat_run(url: str, tokens: list[str], conversations: list[int], stack: Stack) -> Run:
+    limits = httpx.Limits(max_connections=len(tokens) + 10, max_keepalive_connections=len(tokens) + 10)
+    timeout = httpx.Timeout(300, connect=60)
+    sampling = True
+
+    async def sample() -> None:
+        while sampling:
+            stack.sample_rss()
+            await asyncio.sleep(0.5)
+
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        sampler = asyncio.create_task(sample())
+        started = time.perf_counter()
+        pairs = zip(tokens, conversations, strict=True)
+        results = await asyncio.gather(*(one_chat(client, url, token, chat) for token, chat in pairs))
+        wall = time.perf_counter() - started
+        sampling = False
+        await sampler
+    return Run(results=list(results), wall_seconds=wall)
+
+
+async def model_ttft(model_url: str, concurrency: int) -> list[float]:
+    """The model server's own TTFT: first content delta of a direct streaming call, same concurrency."""
+
+    async def one(client: httpx.AsyncClient) -> float | None:
+        body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": QUESTION}]}
+        started = time.perf_counter()
+        async with client.stream("POST", f"{model_url}/chat/completions", json=body) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data:") and '"content": "word' in line:
+                    return (time.perf_counter() - started) * 1000
+        return None
+
+    limits = httpx.Limits(max_connections=concurrency + 10)
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(300, connect=60)) as client:
+        values = await asyncio.gather(*(one(client) for _ in range(concurrency)))
+    return [v for v in values if v is not None]
+
+
+def describe(run: Run, concurrency: int) -> dict[str, Any]:
+    ok = [r for r in run.results if r.ok]
+    errors = [r.error for r in run.results if not r.ok]
+    return {
+        "concurrency": concurrency,
+        "completed": len(ok),
+        "errors": len(errors),
+        "error_rate": round(len(errors) / max(len(run.results), 1), 4),
+        "error_examples": sorted(set(errors))[:5],
+        "wall_seconds": round(run.wall_seconds, 1),
+        "chats_per_second": round(len(ok) / run.wall_seconds, 2) if run.wall_seconds else None,
+        "tokens_per_second": round(sum(r.tokens for r in ok) / run.wall_seconds, 1) if run.wall_seconds else None,
+        "ttft_ms": summary([r.ttft_ms for r in ok if r.ttft_ms is not None]),
+        "total_ms": summary([r.total_ms for r in ok if r.total_ms is not None]),
+    }
+
+
+async def light_traffic(url: str, token: str, stop: asyncio.Event) -> list[float]:
+    """Four clients in a loop on cheap API calls (who am I, list conversations): the web's own latency."""
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def loop(client: httpx.AsyncClient, path: str) -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            response = await client.get(f"{url}{path}", headers=headers)
+            if response.status_code == 200:
+                latencies.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.05)
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        await asyncio.gather(*(loop(client, p) for p in ["/api/v1/me/", "/api/v1/conversations/"] * 2))
+    return latencies
+
+
+async def measure_web(url: str, token: str, seconds: float) -> list[float]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(light_traffic(url, token, stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    return await task
+
+
+def count_finished(stack: Stack, first: int, last: int, since: float) -> tuple[int, int]:
+    """(jobs of this batch finished, jobs of any batch finished since ``since``): a batch left over from
+    an earlier run is ahead in the queue, so throughput counts every job the workers finished."""
+    code = (
+        "import json, os, datetime; from ingestion.models import IngestionJob; "
+        "a = json.loads(os.environ['BENCH_ARGS']); done = ['ready', 'failed']; "
+        "since = datetime.datetime.fromtimestamp(a['since'], datetime.timezone.utc); "
+        "print(json.dumps({'batch': IngestionJob.objects.filter(pk__gte=a['first'], pk__lte=a['last'], "
+        "status__in=done).count(), 'all': IngestionJob.objects.filter(status__in=done, "
+        "finished_at__gte=since).count()}))"
+    )
+    counts = stack.manage(code, {"first": first, "last": last, "since": since})
+    return int(counts["batch"]), int(counts["all"])
+
+
+async def ingestion_run(stack: Stack, url: str, token: str, workers: int, docs: int, cap: float) -> dict[str, Any]:
+    baseline = await measure_web(url, token, 8)
+    queued = stack.manage(QUEUE_DOCS, {"docs": docs, "tag": f"w{workers}-{int(time.time())}"})
+    started = time.perf_counter()
+    since = time.time()
+    for n in range(workers):
+        stack.start(
+            f"worker-{workers}-{n}",
+            [
+                sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", "ingestion",
+                "--concurrency", "1", "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
+                "-n", f"bench{workers}-{n}@%h",
+            ],
+        )  # fmt: skip
+    stop = asyncio.Event()
+    during_task = asyncio.create_task(light_traffic(url, token, stop))
+    batch = done = 0
+    while time.perf_counter() - started < cap:
+        await asyncio.sleep(5)
+        stack.sample_rss()
+        batch, done = await asyncio.to_thread(count_finished, stack, queued["first"], queued["last"], since)
+        if batch >= docs:
+            break
+    elapsed = time.perf_counter() - started
+    stop.set()
+    during = await during_task
+    for n in range(workers):
+        stack.stop(f"worker-{workers}-{n}")
+    return {
+        "workers": workers,
+        "docs_queued": docs,
+        "docs_finished": done,
+        "batch_finished": batch,
+        "seconds": round(elapsed, 1),
+        "docs_per_second": round(done / elapsed, 2),
+        "finished_within_cap": batch >= docs,
+        "web_ms_before": summary(baseline),
+        "web_ms_during": summary(during),
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = ROOT / "var" / "bench-load"
+    workdir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(args, workdir)
+    results: dict[str, Any] = {}
+    try:
+        stack.start("redis", ["redis-server", "--port", str(stack.redis_port), "--save", "", "--appendonly", "no"])
+        model_port = free_port()
+        stack.start(
+            "model",
+            [sys.executable, "-c", MODEL_SERVER, str(model_port), str(args.tokens), str(args.tokens_per_second)],
+        )
+        model_url = f"http://127.0.0.1:{model_port}/v1"
+        wait_http(f"http://127.0.0.1:{model_port}/")
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=stack.env, check=True)
+        users = max(args.chats, args.overhead_concurrency)
+        setup = stack.manage(SETUP, {"model_url": model_url, "users": users})
+        tokens: list[str] = setup["tokens"]
+        web_port = free_port()
+        stack.start(
+            "web",
+            [
+                sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1",
+                "--port", str(web_port), "--log-level", "warning", "--no-access-log", "--backlog", "4096",
+            ],
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{web_port}"
+        wait_http(f"{url}/healthz")
+        async with httpx.AsyncClient(timeout=120) as client:
+            conversations = []
+            for token in tokens:
+                response = await client.post(
+                    f"{url}/api/v1/conversations/", json={}, headers={"Authorization": f"Bearer {token}"}
+                )
+                response.raise_for_status()
+                conversations.append(int(response.json()["id"]))
+        # Warm-up: load the embedding model and open connections before anything is timed.
+        await chat_run(url, tokens[:4], conversations[:4], stack)
+
+        if not args.skip_chats:
+            n = args.overhead_concurrency
+            own = await model_ttft(model_url, n)
+            overhead_run = await chat_run(url, tokens[:n], conversations[:n], stack)
+            at_n = describe(overhead_run, n)
+            model = summary(own)
+            overhead = {
+                q: round(at_n["ttft_ms"][q] - model[q], 1)
+                for q in ("p50", "p95")
+                if at_n["ttft_ms"][q] is not None and model[q] is not None
+            }
+            results["chat_overhead"] = {**at_n, "model_server_ttft_ms": model, "overhead_ttft_ms": overhead}
+            print(json.dumps(results["chat_overhead"], indent=1), flush=True)
+
+            big = await chat_run(url, tokens[: args.chats], conversations[: args.chats], stack)
+            results["chat_max"] = describe(big, args.chats)
+            print(json.dumps(results["chat_max"], indent=1), flush=True)
+            results["peak_rss_mb_chats"] = dict(stack.peak_rss)
+
+        if args.docs:
+            stack.peak_rss = {}
+            ingest = []
+            for workers in (1, 2):
+                ingest.append(await ingestion_run(stack, url, tokens[0], workers, args.docs, args.ingestion_cap))
+                print(json.dumps(ingest[-1], indent=1), flush=True)
+            results["ingestion"] = ingest
+            results["peak_rss_mb_ingestion"] = dict(stack.peak_rss)
+    finally:
+        stack.stop_all()
+    return results
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chats", type=int, default=500, help="concurrent streaming chats (the big run)")
+    parser.add_argument("--overhead-concurrency", type=int, default=100)
+    parser.add_argument("--tokens", type=int, default=300, help="tokens per answer")
+    parser.add_argument("--tokens-per-second", type=float, default=30.0)
+    parser.add_argument("--docs", type=int, default=2000, help="documents queued at once (0: skip ingestion)")
+    parser.add_argument("--ingestion-cap", type=float, default=600, help="seconds per ingestion run at most")
+    parser.add_argument("--embedding-backend", default="onnx-int8")
+    parser.add_argument("--skip-chats", action="store_true", help="only the ingestion load")
+    parser.add_argument("--db-pool", type=int, default=40, help="DB_POOL_MAX_SIZE of each process (0: no pool)")
+    parser.add_argument("--merge", action="store_true", help="keep the other sections of an existing load.json")
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    started = time.time()
+    results = asyncio.run(main(args))
+    report = {
+        "command": "python bench/load.py " + " ".join(sys.argv[1:]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "note": "shared 2-core machine; other engineers' test suites ran at the same time",
+        },
+        "settings": {
+            "tokens": args.tokens,
+            "tokens_per_second": args.tokens_per_second,
+            "embedding_backend": args.embedding_backend,
+            "web": "one uvicorn (ASGI) process",
+            "db_pool_max_size": args.db_pool,
+        },
+        "duration_seconds": round(time.time() - started, 1),
+        **results,
+    }
+    if args.merge and RESULTS.exists():
+        previous = json.loads(RESULTS.read_text())
+        previous.setdefault("runs", []).append({k: previous.get(k) for k in ("command", "machine", "duration_seconds")})
+        report = {**previous, **report}
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    machine = report["machine"]
+    print(f"load average before {machine['load_average_before']}, after {machine['load_average_after']}")
+
+
+if __name__ == "__main__":
+    cli()
