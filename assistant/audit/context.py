@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 
+from assistant.observability.request_id import current_request_id
+
 
 @dataclass(frozen=True)
 class RequestContext:
@@ -27,7 +29,8 @@ def current() -> RequestContext:
 def context_from_request(request: HttpRequest) -> RequestContext:
     # REMOTE_ADDR is the peer; behind a proxy the deployment's proxy settings decide what it holds.
     ip = request.META.get("REMOTE_ADDR") or None
-    request_id = (request.headers.get("X-Request-ID") or "")[:64] or uuid.uuid4().hex
+    # The request id the observability middleware bound (it runs first): logs, audit rows and model calls agree.
+    request_id = current_request_id() or (request.headers.get("X-Request-ID") or "")[:64] or uuid.uuid4().hex
     return RequestContext(ip=ip, user_agent=(request.headers.get("User-Agent") or "")[:300], request_id=request_id)
 
 
