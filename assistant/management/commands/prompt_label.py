@@ -42,9 +42,10 @@ class Command(BaseCommand):
             target = last.from_version
             note = options["note"] or f"rollback of the move to v{last.to_version.version}"
         else:
-            target = PromptVersion.objects.filter(name=name, version=options["to_version"]).first()
-            if target is None:
+            chosen = PromptVersion.objects.filter(name=name, version=options["to_version"]).first()
+            if chosen is None:
                 raise CommandError(f"Prompt {name!r} has no version {options['to_version']}.")
+            target = chosen
             note = options["note"]
         moved_by = None
         if options["by"]:
