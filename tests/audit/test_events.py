@@ -207,3 +207,26 @@ def test_access_changes_keep_the_audit_record_of_what_was_shown(team: Team, corp
     set_document_access(document=corpus.restricted, access=Access(group_ids=(Group.objects.create(name="x").pk,)))
     answer = AuditEvent.objects.get(action=Action.ANSWER)
     assert corpus.restricted.pk in answer.document_ids, "history is not rewritten by later access changes"
+
+
+def test_the_streaming_asgi_path_records_the_request_context(team: Team, corpus: Corpus) -> None:
+    from typing import cast
+
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    async def run() -> None:
+        client = AsyncClient()
+        await client.aforce_login(team.bob)
+        created = await client.post("/api/v1/conversations/", {}, content_type="application/json")
+        response = await client.post(
+            f"/api/v1/conversations/{created.json()['id']}/messages/",
+            {"content": "How long does a database failover take?"},
+            content_type="application/json",
+            headers={"Accept": "text/event-stream", "User-Agent": "StreamTest/2.0", "X-Request-ID": "req-stream-9"},
+        )
+        assert b"event: done" in b"".join([chunk async for chunk in cast(Any, response).streaming_content])
+
+    async_to_sync(run)()
+    answer = AuditEvent.objects.get(action=Action.ANSWER)
+    assert (answer.user_agent, answer.request_id) == ("StreamTest/2.0", "req-stream-9")
