@@ -2,9 +2,10 @@
 
 ``redact(text)`` replaces e-mail addresses, card numbers, phone numbers, IBANs, US SSNs, IP addresses and
 secrets (API keys, tokens, private keys, passwords in ``key=value`` form, high-entropy strings) with
-``<ENTITY>`` placeholders. It runs before text is written to logs (:class:`RedactingFilter`) and to the audit
-log, and, with ``REDACT_OUTBOUND=1``, before text leaves for a model provider (:class:`OutboundRedactor`, which
-numbers the placeholders so that the answer can be given back to the user with the original values).
+``<ENTITY>`` placeholders. It runs before text is written to logs (the redaction slot of the shared log
+chain, ``assistant.observability.logging``) and to the audit log, and, with ``REDACT_OUTBOUND=1``, before
+text leaves for a model provider (:class:`OutboundRedactor`, which numbers the placeholders so that the
+answer can be given back to the user with the original values).
 
 Offline by construction: presidio's ``no_op`` NLP engine (no spaCy model), a fixed list of pattern
 recognizers, and an e-mail recognizer whose domain check uses tldextract's bundled suffix list (the stock one
@@ -14,7 +15,6 @@ would download the list on first use).
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import re
 from collections import Counter
@@ -202,23 +202,6 @@ def redact_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact_value(item) for item in value]
     return value
-
-
-class RedactingFilter(logging.Filter):
-    """Redacts each record's message (arguments merged in) before any handler formats it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            return True
-        redacted = redact(message)
-        if redacted != message or record.args:
-            record.msg, record.args = redacted, None
-        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
-            # Exception messages can carry the same values; format once, redacted.
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-        return True
 
 
 @dataclass
