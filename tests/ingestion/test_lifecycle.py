@@ -38,7 +38,7 @@ def test_demo_corpus_loads_idempotently_with_its_access_rules():
     runbook = Document.objects.get(source__endswith="deploy-runbook.md")
     handbook = Document.objects.get(source__endswith="handbook-welcome.md")
     for chunk in Chunk.objects.filter(document=salary):
-        for name in ("alice", "bob", "charlie"):
+        for name in ("alice", "bob", "charlie", "audrey", "admin"):
             assert not set(chunk.acl) & set(acl_keys_for_user(users[name])), name
     for chunk in Chunk.objects.filter(document=runbook):
         assert set(chunk.acl) & set(acl_keys_for_user(users["alice"]))
