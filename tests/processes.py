@@ -10,8 +10,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import requests
 from django.conf import settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -73,3 +75,46 @@ def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 20) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@dataclass
+class WebServer:
+    url: str
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+
+@contextmanager
+def web_server(tmp_path: Path, **env: str) -> Iterator[WebServer]:
+    """One uvicorn (ASGI) Docent process, as ``make run`` starts it, on a free port, with extra environment;
+    ready once ``/healthz`` answers. Its log's tail is printed on exit (pytest shows it when a test fails)."""
+    port = free_port()
+    log = tmp_path / f"web-{port}.log"
+    command = [
+        sys.executable, "-m", "uvicorn", "assistant.asgi:application",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=process_env(LLM_CONFIG_CACHE_SECONDS="0", **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"uvicorn exited: {log.read_text()}")
+        try:
+            return requests.get(f"{url}/healthz", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(ready, timeout=90, what="uvicorn to answer /healthz")
+        yield WebServer(url=url, log=log, proc=proc)
+    finally:
+        stop_process(proc)
+        print(f"--- web log ---\n{log.read_text()[-6000:]}")

@@ -4,21 +4,18 @@ only alice's group may read, and a public handbook page. Documents go through re
 from __future__ import annotations
 
 import importlib
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 from django.apps import apps
 from django.contrib.auth.models import Group
 
 from accounts.models import User
 from ingestion.models import Document
 from ingestion.services import TextItem, ingest_text_documents
-from tests.processes import REPO_ROOT, free_port, process_env, stop_process, wait_until
+from tests.processes import WebServer, web_server
 
 PASSWORD = "correct-horse-battery"
 
@@ -108,43 +105,13 @@ def corpus(team: Team) -> Corpus:
     return make_corpus(team)
 
 
-@dataclass
-class LiveServer:
-    url: str
-    log: Path
-
-
 @pytest.fixture
-def asgi_server(transactional_db: None, tmp_path: Path) -> Iterator[LiveServer]:
+def asgi_server(transactional_db: None, tmp_path: Path) -> Iterator[WebServer]:
     """Docent under uvicorn (ASGI, so answers really stream) on a free port, on this test's database.
 
     The data is committed (the server is another process), so an earlier transactional test's flush may
     have emptied the rows the migrations seed: put them back first. (Serialized rollback is not used: its
     restore collides with the role groups that post_migrate re-creates after a flush.)"""
     restore_migration_seeds()
-    port = free_port()
-    log = tmp_path / "uvicorn.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "assistant.asgi:application",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=process_env(LLM_CONFIG_CACHE_SECONDS="0"), stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"uvicorn exited: {log.read_text()}")
-        try:
-            return requests.get(f"{url}/healthz", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_until(ready, timeout=60, what="uvicorn to answer /healthz")
-        yield LiveServer(url=url, log=log)
-    finally:
-        stop_process(proc)
-        print(f"--- uvicorn log ---\n{log.read_text()}")  # shown by pytest when the test fails
+    with web_server(tmp_path) as server:
+        yield server

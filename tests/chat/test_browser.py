@@ -9,16 +9,16 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser import chromium
-from tests.chat.conftest import PASSWORD, RESTRICTED_SECRET, LiveServer, make_corpus, make_team
+from tests.chat.conftest import PASSWORD, RESTRICTED_SECRET, make_corpus, make_team
 from tests.fakes.llm_server import Behaviour, FakeLLMServer
-from tests.processes import REPO_ROOT
+from tests.processes import REPO_ROOT, WebServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOT = REPO_ROOT / "docs" / "img" / "chat.png"
 
 
-def sign_in(page: Page, server: LiveServer, username: str) -> None:
+def sign_in(page: Page, server: WebServer, username: str) -> None:
     page.goto(f"{server.url}/accounts/login/")
     page.locator("#id_login").fill(username)
     page.locator("#id_password").fill(PASSWORD)
@@ -38,7 +38,7 @@ def ask(page: Page, question: str) -> None:
     page.locator("#question").press("Enter")
 
 
-def test_ask_cite_feedback_rename_delete_and_outsider_sees_nothing_restricted(asgi_server: LiveServer) -> None:
+def test_ask_cite_feedback_rename_delete_and_outsider_sees_nothing_restricted(asgi_server: WebServer) -> None:
     team = make_team()
     make_corpus(team)
     with chromium() as browser:
@@ -114,7 +114,7 @@ def test_ask_cite_feedback_rename_delete_and_outsider_sees_nothing_restricted(as
 
 
 def test_generative_answer_streams_token_by_token_and_stop_keeps_the_partial_answer(
-    asgi_server: LiveServer,
+    asgi_server: WebServer,
 ) -> None:
     from assistant.llm.services import configure_route
     from assistant.models import Message

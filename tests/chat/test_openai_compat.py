@@ -10,20 +10,21 @@ import requests
 
 from accounts.services import create_api_token
 from assistant.models import Conversation, Message
-from tests.chat.conftest import RESTRICTED_SECRET, LiveServer, make_corpus, make_team
+from tests.chat.conftest import RESTRICTED_SECRET, make_corpus, make_team
+from tests.processes import WebServer
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def setup(asgi_server: LiveServer):
+def setup(asgi_server: WebServer):
     team = make_team()
     corpus = make_corpus(team)
     tokens = {name: create_api_token(user=getattr(team, name), name="test").raw for name in ("alice", "bob", "charlie")}
     return asgi_server, team, corpus, tokens
 
 
-def client_for(server: LiveServer, token: str) -> openai.OpenAI:
+def client_for(server: WebServer, token: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key=token, max_retries=0, timeout=120)
 
 

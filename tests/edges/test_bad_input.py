@@ -13,7 +13,7 @@ from django.test import Client
 from accounts.models import User
 from accounts.services import create_api_token
 from assistant.models import Conversation
-from tests.faults.conftest import WebServer, web_server
+from tests.processes import WebServer, web_server
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 from django.contrib.auth.models import Group
 
 from accounts.models import User
@@ -64,48 +63,6 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     finally:
         if server.proc is not None and server.proc.poll() is None:
             stop_process(server.proc)
-
-
-@dataclass
-class WebServer:
-    url: str
-    log: Path
-    proc: subprocess.Popen[bytes]
-
-
-@contextmanager
-def web_server(tmp_path: Path, **env: str) -> Iterator[WebServer]:
-    """One uvicorn (ASGI) Docent process, as ``make run`` starts it, with extra environment."""
-    port = free_port()
-    log = tmp_path / f"web-{port}.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "assistant.asgi:application",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=process_env(LLM_CONFIG_CACHE_SECONDS="0", **env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"uvicorn exited: {log.read_text()}")
-        try:
-            return requests.get(f"{url}/healthz", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_until(ready, timeout=90, what="uvicorn to answer /healthz")
-        yield WebServer(url=url, log=log, proc=proc)
-    finally:
-        stop_process(proc)
-        print(f"--- web log ---\n{log.read_text()[-6000:]}")  # shown by pytest when the test fails
 
 
 def manage(*args: str, **env: str) -> str:

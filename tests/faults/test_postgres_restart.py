@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from assistant.embedded_postgres import stop_embedded_postgres
-from tests.faults.conftest import manage, web_server
-from tests.processes import REPO_ROOT, process_env, wait_until
+from tests.faults.conftest import manage
+from tests.processes import REPO_ROOT, process_env, wait_until, web_server
 
 pytestmark = [pytest.mark.slow]
 

@@ -22,10 +22,10 @@ from ingestion.models import IngestionJob
 from retrieval.models import Chunk
 from tests.chat.conftest import Corpus, Team, make_corpus, make_team, restore_migration_seeds
 from tests.fakes.llm_server import FakeLLMServer
-from tests.faults.conftest import manage, own_redis, web_server
+from tests.faults.conftest import manage, own_redis
 from tests.ingestion.helpers import make_curator
 from tests.llm.helpers import openai_spec
-from tests.processes import celery_worker, wait_until
+from tests.processes import celery_worker, wait_until, web_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

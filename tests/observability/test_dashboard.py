@@ -14,10 +14,10 @@ from assistant.llm.models import LLMCall
 from assistant.llm.redis_client import KEY_PREFIX, sync_redis
 from assistant.observability import svg
 from tests.browser import chromium
-from tests.chat.conftest import PASSWORD, LiveServer, make_team, restore_migration_seeds
+from tests.chat.conftest import PASSWORD, make_team, restore_migration_seeds
 from tests.fakes.llm_server import FakeLLMServer
 from tests.observability.dashboard_data import make_dashboard_data
-from tests.processes import REPO_ROOT
+from tests.processes import REPO_ROOT, WebServer
 
 SCREENSHOT = REPO_ROOT / "docs" / "img" / "dashboard.png"
 CHARTS = [
@@ -91,7 +91,7 @@ def test_svg_text_is_escaped() -> None:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_auditor_opens_the_dashboard_in_a_real_browser(asgi_server: LiveServer, fake: FakeLLMServer) -> None:
+def test_auditor_opens_the_dashboard_in_a_real_browser(asgi_server: WebServer, fake: FakeLLMServer) -> None:
     make_dashboard_data(fake)
     with chromium() as browser:
         context = browser.new_context(viewport={"width": 1280, "height": 2000})
