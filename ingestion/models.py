@@ -71,6 +71,9 @@ class IngestionJob(models.Model):
     error = models.TextField(blank=True, help_text="What went wrong, in words a curator understands.")
     attempts = models.PositiveSmallIntegerField(default=0)
     chunk_count = models.PositiveIntegerField(default=0)
+    run_id = models.UUIDField(
+        null=True, blank=True, help_text="The worker run that claimed it last (one run may take a batch of jobs)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

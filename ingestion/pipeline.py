@@ -8,13 +8,16 @@ one. Writing is idempotent: chunks of a version are replaced in one transaction,
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 import numpy as np
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -35,6 +38,16 @@ RUNNING = (Status.PARSING, Status.CHUNKING, Status.EMBEDDING)
 PARSING, CHUNKING, EMBEDDING, WRITING = 2, 10, 20, 95
 # Arbitrary constant naming the advisory lock that serialises claims (for the concurrency cap).
 _CLAIM_LOCK = 0x1D0C_E5E7
+
+
+# Worth another try: the store or the database was briefly unreachable. A bad file never is.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    OperationalError,
+    InterfaceError,
+    BotoCoreError,
+    ClientError,
+)
 
 
 class JobNotClaimable(Exception):
@@ -76,14 +89,20 @@ def parse_and_chunk(*, data: bytes, filename: str, params: ChunkParams) -> Prepa
 def embed_drafts(
     drafts: Sequence[ChunkDraft], *, embedder: Embedder, on_batch: Callable[[int], None] | None = None
 ) -> Vectors:
-    """Embed in batches of EMBEDDING_BATCH_SIZE, calling ``on_batch(done)`` after each (heartbeat)."""
-    batch = max(settings.EMBEDDING_BATCH_SIZE, 1) * 4
-    parts = []
-    for start in range(0, len(drafts), batch):
-        parts.append(embedder.embed_passages([draft.text for draft in drafts[start : start + batch]]))
+    """Embed in slices of 4 x EMBEDDING_BATCH_SIZE, calling ``on_batch(done)`` after each (heartbeat).
+
+    Texts go to the encoder shortest first, so each batch holds passages of similar length and pads little
+    (the encoder's cost grows with the longest text of a batch); vectors come back in the drafts' order.
+    """
+    vectors = np.zeros((len(drafts), embedder.dimensions), dtype=np.float32)
+    order = sorted(range(len(drafts)), key=lambda index: len(drafts[index].text))
+    step = max(settings.EMBEDDING_BATCH_SIZE, 1) * 4
+    for start in range(0, len(order), step):
+        indexes = order[start : start + step]
+        vectors[indexes] = embedder.embed_passages([drafts[index].text for index in indexes])
         if on_batch is not None:
-            on_batch(min(len(drafts), start + batch))
-    return np.concatenate(parts) if parts else np.zeros((0, embedder.dimensions), dtype=np.float32)
+            on_batch(min(len(order), start + step))
+    return vectors
 
 
 def write_version_chunks(
@@ -123,7 +142,7 @@ def write_version_chunks(
 # --- job state ----------------------------------------------------------------------------------------
 
 
-def claim_job(*, job_id: int) -> IngestionJob:
+def claim_job(*, job_id: int, run_id: uuid.UUID | None = None) -> IngestionJob:
     """Take the job for this process: queued, or running with a stale heartbeat (its worker died).
 
     Raises ``JobNotClaimable`` when it is finished, alive elsewhere, or the concurrency cap is reached.
@@ -136,7 +155,8 @@ def claim_job(*, job_id: int) -> IngestionJob:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK])
         alive = IngestionJob.objects.filter(status__in=RUNNING, heartbeat_at__gte=stale).exclude(pk=job_id)
-        if alive.count() >= settings.INGESTION_MAX_CONCURRENT_JOBS:
+        # The cap counts runs, not jobs: a batch of small jobs is one run on one worker.
+        if alive.values("run_id").distinct().count() >= settings.INGESTION_MAX_CONCURRENT_JOBS:
             raise JobNotClaimable("concurrency cap reached", retry_later=True)
         claimed = (
             IngestionJob.objects.filter(pk=job_id)
@@ -148,6 +168,7 @@ def claim_job(*, job_id: int) -> IngestionJob:
                 error="",
                 started_at=now,
                 heartbeat_at=now,
+                run_id=run_id or uuid.uuid4(),
             )
         )
     job = IngestionJob.objects.select_related("version").get(pk=job_id)
@@ -158,7 +179,49 @@ def claim_job(*, job_id: int) -> IngestionJob:
     return job
 
 
-def advance_job(*, job_id: int, status: str, progress: int) -> None:
+def claim_batch(*, job_id: int) -> list[IngestionJob]:
+    """Claim the job and, if its file is small, other small queued jobs to run with it (first the job asked for).
+
+    Embedding a few chunks per document leaves the encoder's batches mostly empty; a batch of documents fills
+    them. The other jobs' own task messages find them finished (or running, and look again later), so a job
+    still runs exactly once. Raises ``JobNotClaimable`` as ``claim_job`` does for the first job.
+    """
+    run_id = uuid.uuid4()
+    lead = claim_job(job_id=job_id, run_id=run_id)
+    limit = settings.INGESTION_BATCH_MAX_BYTES
+    if settings.INGESTION_BATCH_MAX_JOBS <= 1 or lead.version.size_bytes > limit:
+        return [lead]
+    now = timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        # SKIP LOCKED: another worker building its batch at the same moment takes different jobs.
+        candidates = list(
+            IngestionJob.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=Status.QUEUED, version__size_bytes__lte=limit)
+            .order_by("pk")
+            .values_list("pk", "version__size_bytes")[: settings.INGESTION_BATCH_MAX_JOBS - 1]
+        )
+        total, extra_ids = lead.version.size_bytes, []
+        for pk, size in candidates:
+            if total + size > limit:
+                break
+            total += size
+            extra_ids.append(pk)
+        IngestionJob.objects.filter(pk__in=extra_ids, status=Status.QUEUED).update(
+            status=Status.PARSING,
+            progress=PARSING,
+            attempts=F("attempts") + 1,
+            error="",
+            started_at=now,
+            heartbeat_at=now,
+            run_id=run_id,
+        )
+    extras = IngestionJob.objects.select_related("version").filter(pk__in=extra_ids, run_id=run_id).order_by("pk")
+    return [lead, *extras]
+
+
+def advance_jobs(*, job_ids: Sequence[int], status: str, progress: int) -> None:
     """Record stage and progress, and beat the heart. Only a running job moves (a failed one stays failed).
 
     Committed without waiting for the WAL flush: progress is worth no fsync (a few per document, which
@@ -168,7 +231,7 @@ def advance_job(*, job_id: int, status: str, progress: int) -> None:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        IngestionJob.objects.filter(pk=job_id, status__in=RUNNING).update(
+        IngestionJob.objects.filter(pk__in=job_ids, status__in=RUNNING).update(
             status=status, progress=min(progress, 100), heartbeat_at=timezone.now()
         )
 
@@ -184,49 +247,141 @@ def requeue_job(*, job_id: int, error: str) -> None:
     IngestionJob.objects.filter(pk=job_id, status__in=RUNNING).update(status=Status.QUEUED, error=error[:2000])
 
 
-def run_claimed_job(*, job: IngestionJob, embedder: Embedder) -> int:
-    """Run the pipeline for a claimed job; returns the chunk count. ``ParseError`` marks it failed."""
-    version = job.version
-    try:
-        data = read_blob(version.blob_key)
-        advance_job(job_id=job.pk, status=Status.PARSING, progress=PARSING)
-        params = chunk_params()
-        prepared = parse_and_chunk(data=data, filename=version.original_name, params=params)
-    except ParseError as exc:
-        fail_job(job_id=job.pk, error=str(exc))
+def requeue_or_fail(*, job: IngestionJob, exc: Exception) -> bool:
+    """After a transient error: back to the queue (True), or failed once its attempts are used up (False)."""
+    if job.attempts >= settings.INGESTION_MAX_ATTEMPTS:
+        fail_job(job_id=job.pk, error=f"Gave up after {job.attempts} attempts: {type(exc).__name__}.")
         observe_job_end(started_at=job.started_at, outcome="failed")
-        raise
-    advance_job(job_id=job.pk, status=Status.CHUNKING, progress=CHUNKING)
+        return False
+    requeue_job(job_id=job.pk, error=f"Temporary problem ({type(exc).__name__}); retrying.")
+    logger.warning("ingestion job %s hit a transient error, retrying: %r", job.pk, exc)
+    return True
+
+
+class Outcome(StrEnum):
+    READY = "ready"
+    FAILED = "failed"  # for good: a bad file, or attempts used up; the job row says why
+    RETRY = "retry"  # back in the queue after a transient error
+
+
+@dataclass(frozen=True)
+class JobResult:
+    outcome: Outcome
+    chunks: int = 0
+    error: Exception | None = None
+
+
+def run_claimed_jobs(*, jobs: Sequence[IngestionJob], embedder: Embedder) -> dict[int, JobResult]:
+    """Run the pipeline for claimed jobs, embedding all their chunks together; one result per job id.
+
+    A job's bad file or transient error touches that job only: the others go on. Each job's chunks are
+    written in its own transaction. ``SoftTimeLimitExceeded`` (and other unexpected errors) propagate.
+    """
+    results: dict[int, JobResult] = {}
+    params = chunk_params()
+    prepared: list[tuple[IngestionJob, Prepared]] = []
+    for job in jobs:
+        try:
+            prepared.append((job, _prepare(job=job, params=params)))
+        except ParseError as exc:
+            fail_job(job_id=job.pk, error=str(exc))
+            observe_job_end(started_at=job.started_at, outcome="failed")
+            results[job.pk] = JobResult(Outcome.FAILED, error=exc)
+        except TRANSIENT_ERRORS as exc:
+            retry = requeue_or_fail(job=job, exc=exc)
+            results[job.pk] = JobResult(Outcome.RETRY if retry else Outcome.FAILED, error=exc)
+    if not prepared:
+        return results
+    job_ids = [job.pk for job, _ in prepared]
+    drafts = [draft for _, ready in prepared for draft in ready.drafts]
+    total = max(len(drafts), 1)
+    advance_jobs(job_ids=job_ids, status=Status.EMBEDDING, progress=EMBEDDING)
+    vectors = embed_drafts(
+        drafts,
+        embedder=embedder,
+        on_batch=lambda done: advance_jobs(
+            job_ids=job_ids, status=Status.EMBEDDING, progress=EMBEDDING + (WRITING - EMBEDDING) * done // total
+        ),
+    )
+    own_vectors, offset = {}, 0
+    for job, ready in prepared:
+        own_vectors[job.pk] = vectors[offset : offset + len(ready.drafts)]
+        offset += len(ready.drafts)
+    results.update(_write_all(prepared=prepared, vectors=own_vectors, model_id=embedder.model_id, params=params))
+    return results
+
+
+def _write_all(
+    *, prepared: list[tuple[IngestionJob, Prepared]], vectors: dict[int, Vectors], model_id: str, params: ChunkParams
+) -> dict[int, JobResult]:
+    """Write every job's chunks in one transaction (one commit to wait for, not one per document), each job
+    in its own savepoint so that a database error in one leaves the others. Documents are locked in id order,
+    so two runs never wait on each other in a cycle."""
+    results: dict[int, JobResult] = {}
+    written: dict[int, int] = {}
+    try:
+        with transaction.atomic():
+            for job, ready in sorted(prepared, key=lambda pair: (pair[0].version.document_id, pair[0].pk)):
+                try:
+                    with transaction.atomic():
+                        written[job.pk] = _finish(
+                            job=job, prepared=ready, vectors=vectors[job.pk], model_id=model_id, params=params
+                        )
+                except TRANSIENT_ERRORS:
+                    raise  # the connection is gone: the whole write transaction with it
+                except Document.DoesNotExist as exc:
+                    results[job.pk] = JobResult(Outcome.FAILED, error=exc)  # deleted while it ran: nothing to write
+                except DatabaseError as exc:
+                    logger.exception("ingestion job %s could not be written", job.pk)
+                    fail_job(job_id=job.pk, error="The document could not be saved (database error).")
+                    results[job.pk] = JobResult(Outcome.FAILED, error=exc)
+    except TRANSIENT_ERRORS as exc:
+        for job, _ in prepared:
+            retry = requeue_or_fail(job=job, exc=exc)
+            results[job.pk] = JobResult(Outcome.RETRY if retry else Outcome.FAILED, error=exc)
+        return results
+    for job, _ in prepared:
+        if job.pk in written:
+            logger.info("ingestion job %s ready: %s chunks", job.pk, written[job.pk])
+            observe_job_end(started_at=job.started_at, outcome="ready")
+            results[job.pk] = JobResult(Outcome.READY, chunks=written[job.pk])
+        else:
+            observe_job_end(started_at=job.started_at, outcome="failed")
+    return results
+
+
+def run_claimed_job(*, job: IngestionJob, embedder: Embedder) -> int:
+    """Run one claimed job; returns its chunk count. Raises the job's error if it did not become ready."""
+    result = run_claimed_jobs(jobs=[job], embedder=embedder)[job.pk]
+    if result.error is not None:
+        raise result.error
+    return result.chunks
+
+
+def _prepare(*, job: IngestionJob, params: ChunkParams) -> Prepared:
+    version = job.version
+    data = read_blob(version.blob_key)
+    prepared = parse_and_chunk(data=data, filename=version.original_name, params=params)
+    advance_jobs(job_ids=[job.pk], status=Status.CHUNKING, progress=CHUNKING)
     DocumentVersion.objects.filter(pk=version.pk).update(
         parser_version=prepared.parser_version, detected_type=prepared.media_type
     )
-    total = max(len(prepared.drafts), 1)
-    advance_job(job_id=job.pk, status=Status.EMBEDDING, progress=EMBEDDING)
-    vectors = embed_drafts(
-        prepared.drafts,
-        embedder=embedder,
-        on_batch=lambda done: advance_job(
-            job_id=job.pk, status=Status.EMBEDDING, progress=EMBEDDING + (WRITING - EMBEDDING) * done // total
-        ),
+    return prepared
+
+
+def _finish(*, job: IngestionJob, prepared: Prepared, vectors: Vectors, model_id: str, params: ChunkParams) -> int:
+    """Write one job's chunks and mark it ready (the caller holds the transaction)."""
+    count, live = write_version_chunks(
+        version=job.version, drafts=prepared.drafts, vectors=vectors, model_id=model_id, chunker_version=params.version
     )
-    with transaction.atomic():
-        count, live = write_version_chunks(
-            version=version,
-            drafts=prepared.drafts,
-            vectors=vectors,
-            model_id=embedder.model_id,
-            chunker_version=params.version,
-        )
-        IngestionJob.objects.filter(pk=job.pk).update(
-            status=Status.READY,
-            progress=100,
-            chunk_count=count,
-            error="" if live else "A newer version of this document was already live; this one was not used.",
-            heartbeat_at=timezone.now(),
-            finished_at=timezone.now(),
-        )
-    logger.info("ingestion job %s ready: %s chunks (live=%s)", job.pk, count, live)
-    observe_job_end(started_at=job.started_at, outcome="ready")
+    IngestionJob.objects.filter(pk=job.pk).update(
+        status=Status.READY,
+        progress=100,
+        chunk_count=count,
+        error="" if live else "A newer version of this document was already live; this one was not used.",
+        heartbeat_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
     return count
 
 

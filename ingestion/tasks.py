@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
-from botocore.exceptions import BotoCoreError, ClientError
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
 
 from ingestion import pipeline, services
 from ingestion.models import IngestionJob
-from ingestion.parsers import ParseError
 from retrieval.embeddings import get_embedder
-
-logger = logging.getLogger(__name__)
-
-# Worth another try: the store or the database was briefly unreachable. A bad file never is.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    OSError,
-    OperationalError,
-    InterfaceError,
-    BotoCoreError,
-    ClientError,
-)
 
 
 # ignore_result: state lives in the job row. It also keeps the web process from subscribing to the result
@@ -39,9 +23,12 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     max_retries=None,
 )
 def ingest_version_task(self: Task, job_id: int) -> str:
-    """Run one ingestion job. Safe to deliver twice: the claim lets one run through, chunks are replaced."""
+    """Run one ingestion job, with other small queued jobs batched in (see ``pipeline.claim_batch``).
+
+    Safe to deliver twice: the claim lets one run through, and chunks are replaced, never appended.
+    """
     try:
-        job = pipeline.claim_job(job_id=job_id)
+        jobs = pipeline.claim_batch(job_id=job_id)
     except IngestionJob.DoesNotExist:
         return "gone"  # the document was deleted while queued
     except pipeline.JobNotClaimable as exc:
@@ -50,23 +37,18 @@ def ingest_version_task(self: Task, job_id: int) -> str:
         # Alive elsewhere or at the cap: look again once a dead run's heartbeat would have gone stale.
         raise self.retry(countdown=settings.INGESTION_HEARTBEAT_TIMEOUT_SECONDS // 2 + 1) from None
     try:
-        count = pipeline.run_claimed_job(job=job, embedder=get_embedder())
-    except ParseError:
-        return "failed"  # permanent: the job row says why; no retry
+        results = pipeline.run_claimed_jobs(jobs=jobs, embedder=get_embedder())
     except SoftTimeLimitExceeded:
+        # The job asked for fails; the others of its batch go back to the queue to run on their own.
         pipeline.fail_job(job_id=job_id, error="Processing took too long and was stopped; try a smaller file.")
+        for other in jobs[1:]:
+            pipeline.requeue_job(job_id=other.pk, error="")
         return "failed"
-    except TRANSIENT_ERRORS as exc:
-        if job.attempts >= settings.INGESTION_MAX_ATTEMPTS:
-            pipeline.fail_job(job_id=job_id, error=f"Gave up after {job.attempts} attempts: {type(exc).__name__}.")
-            return "failed"
-        pipeline.requeue_job(job_id=job_id, error=f"Temporary problem ({type(exc).__name__}); retrying.")
-        logger.warning("ingestion job %s hit a transient error, retrying: %r", job_id, exc)
-        raise self.retry(exc=exc, countdown=min(600, 5 * 4 ** (job.attempts - 1))) from exc
-    except DatabaseError:
-        pipeline.fail_job(job_id=job_id, error="The document could not be saved (database error).")
-        raise
-    return f"ready: {count} chunks"
+    own = results[job_id]
+    if own.outcome is pipeline.Outcome.RETRY:
+        # Backoff for the job asked for; batched jobs that must retry still have their own task message.
+        raise self.retry(exc=own.error, countdown=min(600, 5 * 4 ** (jobs[0].attempts - 1)))
+    return f"{own.outcome}: {own.chunks} chunks, {len(jobs)} job(s) in the run"
 
 
 @shared_task(ignore_result=True)

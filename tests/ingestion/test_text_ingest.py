@@ -30,7 +30,8 @@ def test_text_documents_are_ready_with_real_embeddings_and_locators(alice, engin
     assert [d.source for d in docs] == ["runbook-1", "hello-1"]
     runbook = list(Chunk.objects.filter(document=docs[0]).order_by("ordinal"))
     assert len(runbook) > 1
-    assert all(c.embedding_model == get_embedder().model_id == "all-MiniLM-L6-v2" for c in runbook)
+    # The default backend: the int8 ONNX export of all-MiniLM-L6-v2, recorded under its own model id.
+    assert all(c.embedding_model == get_embedder().model_id == "all-MiniLM-L6-v2:onnx-int8" for c in runbook)
     assert all(c.chunker_version == "tokens-1:200/32" for c in runbook)
     assert all(c.token_count <= 200 for c in runbook)
     assert runbook[-1].locator == {"section": "Deploys > Rollback"}
