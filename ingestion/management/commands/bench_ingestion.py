@@ -108,6 +108,7 @@ class Command(BaseCommand):
                     continue
                 created.append(job.version.document_id)
                 job_ids.append(job.pk)
+            upload_seconds = time.perf_counter() - start
             runs = 0
             with tqdm(total=len(job_ids), desc=backend, unit="doc") as bar:
                 for job_id in job_ids:
@@ -134,6 +135,7 @@ class Command(BaseCommand):
             "worker_runs": runs,
             "chunks": chunks,
             "pipeline_seconds": round(pipeline_seconds, 2),
+            "upload_seconds": round(upload_seconds, 2),
             "docs_per_second": round((len(files) - failed) / pipeline_seconds, 2),
             "chunks_per_second": round(chunks / pipeline_seconds, 2),
             "raw_encode_seconds": round(raw_seconds, 2),
@@ -162,6 +164,7 @@ def _median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     row.update(
         rounds=len(rounds),
         pipeline_seconds=pipeline_seconds,
+        upload_seconds=statistics.median(row["upload_seconds"] for row in rounds),
         docs_per_second=round(documents / pipeline_seconds, 2),
         chunks_per_second=round(chunks / pipeline_seconds, 2),
         raw_encode_seconds=raw_seconds,
