@@ -310,6 +310,8 @@ class Command(BaseCommand):
             "build": build,
             "params": {key: value for key, value in params.__dict__.items()},
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            # 1, 5 and 15 minute load averages: the machine is shared, so figures are only comparable with these.
+            "load_average_before": [round(value, 2) for value in os.getloadavg()],
             "filters": {},
         }
         embed_times = []
@@ -376,4 +378,5 @@ class Command(BaseCommand):
                 f"end-to-end p95 {measured['search_end_to_end']['p95_ms']:.1f} ms"
             )
         self.stdout.write(f"query embedding alone: {report['query_embedding']}")
+        report["load_average_after"] = [round(value, 2) for value in os.getloadavg()]
         return report
