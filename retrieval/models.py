@@ -96,5 +96,6 @@ class CorpusStat(models.Model):
 
 
 # The BM25 postings (one row per lexeme and chunk: term frequency, length, a copy of the ACL) live in the table
-# ``retrieval_posting`` of migration 0007, written only by triggers on the chunk table and read only by the SQL
-# function ``retrieval_bm25_top``; it has no model because no Python code reads or writes it row by row.
+# ``retrieval_posting`` of migration 0007, written by triggers on the chunk table (and rebuilt in bulk by
+# ``retrieval.services.rebuild_term_stats``) and read only by the SQL function ``retrieval_bm25_top``; it has no
+# model because no Python code reads or writes it row by row.
