@@ -22,7 +22,12 @@ has its own row security policy, the same as the chunk table's (its rows reveal 
 word). The 0005 helper ``retrieval_bm25_score`` is dropped; nothing else used it.
 
 Statement-level triggers keep the postings in step with every insert, delete (cascades included), ACL update
-and truncate of chunks, in the same transaction. Chunk text is immutable (0003), so postings never change
+and truncate of chunks, in the same transaction.
+
+Limits: a btree entry must stay under about 2.7 kB, and each entry carries the lexeme and the ACL. Lexemes
+longer than 256 bytes (base64 runs, hashes: never typed in a question) get no postings, so BM25 ignores
+them; a chunk whose ACL needs more than about 2.3 kB (roughly 150 keys) cannot be written and its ingestion
+fails with Postgres' "index row size exceeds" error. Chunk text is immutable (0003), so postings never change
 otherwise. Cost: about 30 rows per chunk (5.7 GB with its index at 1M chunks) and the matching write work at
 ingestion.
 """
@@ -42,7 +47,8 @@ CREATE TABLE retrieval_posting (
 );
 INSERT INTO retrieval_posting (lexeme, chunk_id, tf, length, acl)
     SELECT u.lexeme, c.id, coalesce(array_length(u.positions, 1), 1), c.lexeme_count, c.acl
-    FROM retrieval_chunk c, unnest(c.search_vector) AS u;
+    FROM retrieval_chunk c, unnest(c.search_vector) AS u
+    WHERE octet_length(u.lexeme) <= 256;
 ALTER TABLE retrieval_posting ADD PRIMARY KEY (lexeme, chunk_id) INCLUDE (tf, length, acl);
 -- Deletes and ACL changes find a chunk's postings by chunk id.
 CREATE INDEX retrieval_posting_chunk ON retrieval_posting (chunk_id);
@@ -61,7 +67,8 @@ CREATE FUNCTION retrieval_chunk_postings_after_insert() RETURNS trigger LANGUAGE
 BEGIN
     INSERT INTO retrieval_posting (lexeme, chunk_id, tf, length, acl)
         SELECT u.lexeme, n.id, coalesce(array_length(u.positions, 1), 1), n.lexeme_count, n.acl
-        FROM new_chunks n, unnest(n.search_vector) AS u;
+        FROM new_chunks n, unnest(n.search_vector) AS u
+        WHERE octet_length(u.lexeme) <= 256;
     RETURN NULL;
 END
 $$;
