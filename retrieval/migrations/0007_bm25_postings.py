@@ -26,8 +26,8 @@ and truncate of chunks, in the same transaction.
 
 Limits: a btree entry must stay under about 2.7 kB, and each entry carries the lexeme and the ACL. Lexemes
 longer than 256 bytes (base64 runs, hashes: never typed in a question) get no postings, so BM25 ignores
-them; a chunk whose ACL needs more than about 2.3 kB (roughly 150 keys) cannot be written and its ingestion
-fails with Postgres' "index row size exceeds" error. Chunk text is immutable (0003), so postings never change
+them; a chunk whose ACL has several hundred keys (300 ``user:<id>`` keys fit, 500 do not) cannot be written
+and its ingestion fails with Postgres' "index row size exceeds" error. Chunk text is immutable (0003), so postings never change
 otherwise. Cost: about 30 rows per chunk (5.7 GB with its index at 1M chunks) and the matching write work at
 ingestion.
 """
