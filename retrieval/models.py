@@ -93,3 +93,9 @@ class CorpusStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chunk_count} chunks, {self.total_length} tokens"
+
+
+# The BM25 postings (one row per lexeme and chunk: term frequency, length, a copy of the ACL) live in the table
+# ``retrieval_posting`` of migration 0007, written by triggers on the chunk table (and rebuilt in bulk by
+# ``retrieval.services.rebuild_term_stats``) and read only by the SQL function ``retrieval_bm25_top``; it has no
+# model because no Python code reads or writes it row by row.

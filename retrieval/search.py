@@ -9,8 +9,9 @@ One search is a handful of SQL statements in one read transaction, each carrying
    permitted rows when there are few (the HNSW graph would have to skip almost every node, and the planner
    does not know that), HNSW with iterative scan when there are many;
 3. the dense candidates (pgvector cosine distance);
-4. the lexical candidates, scored with BM25 inside Postgres from the chunk's own ``search_vector`` (term
-   frequencies), its ``lexeme_count`` (length) and the corpus statistics (``TermStat``, ``CorpusStat``);
+4. the lexical candidates, scored with BM25 inside Postgres from the postings table (term frequencies and
+   lengths taken from each chunk's ``search_vector`` and ``lexeme_count``) and the corpus statistics
+   (``TermStat``, ``CorpusStat``);
 5. the fused top results with their document titles (joined in SQL through the chunk's foreign key) and
    snippets, again under the ACL predicate.
 
@@ -277,10 +278,11 @@ _ENTER_SEARCH_CONTEXT_SQL = (
 _LEAVE_SEARCH_CONTEXT_SQL = "SELECT set_config('role', 'none', true), set_config('docent.acl_keys', '', true)"
 
 # BM25 (Robertson/Sparck Jones idf with the +1 that keeps it positive, as Lucene and bm25s do) in the SQL
-# function of migration 0005: term frequencies are the lexeme's position counts in the chunk's search_vector,
-# the length its lexeme_count, document frequencies from TermStat; a chunk is a candidate when it holds any
-# query lexeme (OR semantics) and the ACL predicate admits it. MaxScore pruning skips chunks that hold only
-# common terms and cannot reach the pool: the exact BM25 top-k, without scoring most of the corpus.
+# function of migration 0007, from the postings table (one row per lexeme and chunk: term frequency, chunk
+# length, a copy of the ACL) that triggers keep in step with the chunks; document frequencies from TermStat.
+# A chunk is a candidate when it holds any query lexeme (OR semantics) and the ACL predicate admits it. The
+# postings are read by an index-only range scan on the lexeme, a leakproof btree condition, so it works under
+# the reader role's row-level security (the GIN index on search_vector cannot be used there).
 _LEXICAL_SQL = """
 SELECT chunk_id FROM retrieval_bm25_top(
     %(query)s, %(acl)s::varchar[], %(document_ids)s::bigint[], %(k1)s::float8, %(b)s::float8, %(pool)s

@@ -155,8 +155,8 @@ def set_document_acl(*, document_id: int, acl: list[str]) -> int:
 
 @transaction.atomic
 def rebuild_term_stats() -> None:
-    """Recompute the BM25 corpus statistics from the chunk table, e.g. after restoring chunks from a dump
-    taken without triggers. Takes the same lock as every chunk writer first, so it never races one."""
+    """Recompute the BM25 corpus statistics and postings from the chunk table, e.g. after restoring chunks from
+    a dump taken without triggers. Takes the same lock as every chunk writer first, so it never races one."""
     with connection.cursor() as cursor:
         cursor.execute("LOCK TABLE retrieval_chunk IN SHARE MODE")
         cursor.execute("DELETE FROM retrieval_termstat")
@@ -168,4 +168,10 @@ def rebuild_term_stats() -> None:
         cursor.execute(
             "INSERT INTO retrieval_termstat (lexeme, df) SELECT u.lexeme, count(*) "
             "FROM retrieval_chunk, unnest(retrieval_chunk.search_vector) AS u GROUP BY u.lexeme"
+        )
+        cursor.execute("DELETE FROM retrieval_posting")
+        cursor.execute(
+            "INSERT INTO retrieval_posting (lexeme, chunk_id, tf, length, acl) "
+            "SELECT u.lexeme, c.id, coalesce(array_length(u.positions, 1), 1), c.lexeme_count, c.acl "
+            "FROM retrieval_chunk c, unnest(c.search_vector) AS u WHERE octet_length(u.lexeme) <= 256"
         )

@@ -117,9 +117,9 @@ def test_sql_bm25_ranks_exactly_like_textbook_bm25(team: Team) -> None:
     assert len(got) == 3
 
 
-def test_maxscore_pruning_returns_the_exact_bm25_top_k_and_keeps_the_acl(team: Team) -> None:
-    # Many chunks hold only the common word; few hold the rare ones: with a small pool, the commonest term is
-    # pruned from candidate generation, yet every chunk is still scored with all terms.
+def test_a_small_pool_returns_the_exact_bm25_top_k_and_keeps_the_acl(team: Team) -> None:
+    # Many chunks hold only the common word; few hold the rare ones: with a small pool the top-k must still be
+    # the exact BM25 one, every chunk scored with all terms, and only among the chunks the keys may read.
     common = [f"Quarterly report number {i} with routine figures and the usual report summary." for i in range(40)]
     rare = [f"The zebra report {i}: zebra sightings near the river." for i in range(6)]
     rarest = ["A quokka and a zebra appear in this report.", "One quokka photo."]
@@ -136,4 +136,4 @@ def test_maxscore_pruning_returns_the_exact_bm25_top_k_and_keeps_the_acl(team: T
     assert everything == ranked[:4]
     public_ids = set(Chunk.objects.filter(document=public).values_list("pk", flat=True))
     assert public_only == [chunk_id for chunk_id in ranked if chunk_id in public_ids][:4]
-    assert len(ranked) == 48, "every chunk holds the common word: without pruning, all would be scored"
+    assert len(ranked) == 48, "every chunk holds the common word"
