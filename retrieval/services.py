@@ -172,6 +172,7 @@ def rebuild_term_stats() -> None:
         cursor.execute("DELETE FROM retrieval_posting")
         cursor.execute(
             "INSERT INTO retrieval_posting (lexeme, chunk_id, tf, length, acl) "
-            "SELECT u.lexeme, c.id, coalesce(array_length(u.positions, 1), 1), c.lexeme_count, c.acl "
+            "SELECT u.lexeme, c.id, coalesce(array_length(u.positions, 1), 1), c.lexeme_count, "
+            "retrieval_posting_acl(c.acl) "
             "FROM retrieval_chunk c, unnest(c.search_vector) AS u WHERE octet_length(u.lexeme) <= 256"
         )

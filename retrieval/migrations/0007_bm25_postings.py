@@ -26,10 +26,11 @@ and truncate of chunks, in the same transaction.
 
 Limits: a btree entry must stay under about 2.7 kB, and each entry carries the lexeme and the ACL. Lexemes
 longer than 256 bytes (base64 runs, hashes: never typed in a question) get no postings, so BM25 ignores
-them; a chunk whose ACL has several hundred keys (300 ``user:<id>`` keys fit, 500 do not) cannot be written
-and its ingestion fails with Postgres' "index row size exceeds" error. Chunk text is immutable (0003), so postings never change
-otherwise. Cost: about 30 rows per chunk (5.7 GB with its index at 1M chunks) and the matching write work at
-ingestion.
+them. A chunk whose ACL has more than 64 keys (a document shared with hundreds of people one by one) would not
+fit: its postings carry the marker ACL ``{*}`` instead, which matches no reader key, and both the scoring
+query and the row security policy then check the chunk's own ACL. Chunk text is immutable (0003), so
+postings never change otherwise. Cost: about 30 rows per chunk (5.7 GB with its index at 1M chunks) and the
+matching write work at ingestion.
 """
 
 import importlib
@@ -38,6 +39,10 @@ from django.db import migrations
 
 TABLE = """
 LOCK TABLE retrieval_chunk IN SHARE MODE;
+-- The ACL a posting carries: the chunk's, or the marker {*} when it is too long for a btree entry.
+CREATE FUNCTION retrieval_posting_acl(chunk_acl varchar[]) RETURNS varchar[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE WHEN cardinality(chunk_acl) <= 64 THEN chunk_acl ELSE '{*}'::varchar[] END;
 CREATE TABLE retrieval_posting (
     lexeme text NOT NULL,
     chunk_id bigint NOT NULL,
@@ -46,7 +51,7 @@ CREATE TABLE retrieval_posting (
     acl varchar(80)[] NOT NULL
 );
 INSERT INTO retrieval_posting (lexeme, chunk_id, tf, length, acl)
-    SELECT u.lexeme, c.id, coalesce(array_length(u.positions, 1), 1), c.lexeme_count, c.acl
+    SELECT u.lexeme, c.id, coalesce(array_length(u.positions, 1), 1), c.lexeme_count, retrieval_posting_acl(c.acl)
     FROM retrieval_chunk c, unnest(c.search_vector) AS u
     WHERE octet_length(u.lexeme) <= 256;
 ALTER TABLE retrieval_posting ADD PRIMARY KEY (lexeme, chunk_id) INCLUDE (tf, length, acl);
@@ -56,17 +61,21 @@ GRANT SELECT ON retrieval_posting TO docent_search;
 ALTER TABLE retrieval_posting ENABLE ROW LEVEL SECURITY;
 -- The keys in a scalar subquery: evaluated once per statement (an InitPlan) instead of parsing the setting
 -- into an array again for every posting row, which doubled the cost of a query under the reader role.
+-- A posting with the marker ACL defers to its chunk (whose own policy applies in the subquery).
 CREATE POLICY posting_acl_read ON retrieval_posting FOR SELECT TO docent_search
-    USING (acl && (SELECT coalesce(nullif(current_setting('docent.acl_keys', true), ''), '{}')::varchar[]));
+    USING (acl && (SELECT coalesce(nullif(current_setting('docent.acl_keys', true), ''), '{}')::varchar[])
+           OR (acl = '{*}'::varchar[] AND EXISTS (
+               SELECT 1 FROM retrieval_chunk c WHERE c.id = chunk_id
+                 AND c.acl && (SELECT coalesce(nullif(current_setting('docent.acl_keys', true), ''), '{}')::varchar[]))));
 """
 
-DROP_TABLE = "DROP TABLE IF EXISTS retrieval_posting;"
+DROP_TABLE = "DROP TABLE IF EXISTS retrieval_posting; DROP FUNCTION IF EXISTS retrieval_posting_acl(varchar[]);"
 
 TRIGGERS = """
 CREATE FUNCTION retrieval_chunk_postings_after_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO retrieval_posting (lexeme, chunk_id, tf, length, acl)
-        SELECT u.lexeme, n.id, coalesce(array_length(u.positions, 1), 1), n.lexeme_count, n.acl
+        SELECT u.lexeme, n.id, coalesce(array_length(u.positions, 1), 1), n.lexeme_count, retrieval_posting_acl(n.acl)
         FROM new_chunks n, unnest(n.search_vector) AS u
         WHERE octet_length(u.lexeme) <= 256;
     RETURN NULL;
@@ -84,7 +93,7 @@ $$;
 -- updates (injection flags) write nothing here.
 CREATE FUNCTION retrieval_chunk_postings_after_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE retrieval_posting p SET acl = n.acl
+    UPDATE retrieval_posting p SET acl = retrieval_posting_acl(n.acl)
     FROM new_chunks n JOIN old_chunks o ON o.id = n.id
     WHERE p.chunk_id = n.id AND n.acl IS DISTINCT FROM o.acl;
     RETURN NULL;
@@ -148,7 +157,9 @@ LANGUAGE sql STABLE AS $fn$
     SELECT p.chunk_id, sum(w.weight * p.tf / (p.tf + w.base + w.per_token * p.length)) AS bm25
     FROM terms w
     JOIN retrieval_posting p ON p.lexeme = w.lexeme
-    WHERE p.acl && reader_keys
+    WHERE (p.acl && reader_keys
+           OR (p.acl = '{*}'::varchar[] AND EXISTS (
+               SELECT 1 FROM retrieval_chunk c WHERE c.id = p.chunk_id AND c.acl && reader_keys)))
       AND (only_documents IS NULL
            OR p.chunk_id IN (SELECT c.id FROM retrieval_chunk c WHERE c.document_id = ANY(only_documents)))
     GROUP BY p.chunk_id

@@ -100,7 +100,8 @@ def assert_postings_match_chunks() -> None:
     """The postings are exactly the chunks' lexemes, term frequencies, lengths and ACLs."""
     with connection.cursor() as cursor:
         expected_sql = (
-            "SELECT u.lexeme, c.id, coalesce(array_length(u.positions, 1), 1), c.lexeme_count, c.acl::text "
+            "SELECT u.lexeme, c.id, coalesce(array_length(u.positions, 1), 1), c.lexeme_count, "
+            "(CASE WHEN cardinality(c.acl) <= 64 THEN c.acl ELSE '{*}' END)::text "
             "FROM retrieval_chunk c, unnest(c.search_vector) u WHERE octet_length(u.lexeme) <= 256"
         )
         cursor.execute(expected_sql)
@@ -174,3 +175,26 @@ def test_document_filter_keeps_the_scores_exact(team: Team) -> None:
             got = lexical_candidates(cursor, keys, query, SearchFilters(document_ids=(only.pk,)), params)
         assert [expected[c] for c in got] == pytest.approx([expected[c] for c in ranked[:5]], rel=1e-9)
         assert set(got) <= own
+
+
+def test_a_chunk_shared_with_hundreds_of_users_is_written_and_found_only_by_them(team: Team) -> None:
+    """Its ACL is too long to copy into a posting's index entry: the postings carry the marker ``{*}`` and
+    defer to the chunk's own ACL, in the scoring query and in the row security policy alike."""
+    corpus(team, seed=8)
+    shared = write_document(title="wide", passages=["w0x w1x w59x w59x", "w2x w59x"])
+    wide_acl = [f"user:{user_id}" for user_id in range(100_000, 100_500)] + [f"user:{team.alice.pk}"]
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE retrieval_chunk SET acl = %s::varchar[] WHERE document_id = %s", [wide_acl, shared.pk])
+    assert_postings_match_chunks()
+    own = set(shared.chunks.values_list("pk", flat=True))
+    for keys in ([f"user:{team.alice.pk}"], ["user:100250"], *key_sets(team)):
+        assert_exact("w59x w0x", keys, 10)
+    found = {chunk_id for chunk_id, _ in sql_top("w59x", ["user:100250"], 10, as_reader=True)}
+    assert found == own
+    assert not {chunk_id for chunk_id, _ in sql_top("w59x", ["user:0", "public"], 10, as_reader=True)} & own
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('role', %s, true)", [settings.RETRIEVAL_SEARCH_ROLE])
+        cursor.execute("SELECT set_config('docent.acl_keys', %s, true)", [acl_array_literal(["user:100250"])])
+        cursor.execute("SELECT DISTINCT chunk_id FROM retrieval_posting")
+        assert {row[0] for row in cursor.fetchall()} == own
+        transaction.set_rollback(True)
