@@ -17,9 +17,9 @@ Measured:
   the ramp, when it is as long as one answer), and all N questions sent in the same millisecond (the burst,
   a worst case: every question's CPU work is queued behind all the others);
 - ingestion: ``--docs`` small documents queued at once, drained by one and then by two worker processes
-  (docs/s), with the web p95 of light API traffic before and during each run; workers run at
-  ``--worker-nice`` (lower CPU priority than the web process, as docs/deploy.md recommends), and one more
-  run with one worker at normal priority shows what that changes.
+  (docs/s), with the web p95 of light API traffic before and during each run. ``--worker-nice N`` runs the
+  workers at a lower CPU priority, plus one more run with one worker at normal priority for comparison
+  (measured in docs/performance.md: on this shared machine it slowed ingestion and did not help the web).
 """
 
 from __future__ import annotations
@@ -528,7 +528,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         if args.docs:
             stack.peak_rss = {}
             ingest: list[dict[str, Any]] = []
-            # The recommended setting with one and two workers, then one worker at the web's own priority.
+            # One and two workers at --worker-nice; if that is not 0, one more worker at normal priority.
             for workers, nice in ((1, args.worker_nice), (2, args.worker_nice), (1, 0)):
                 if nice == 0 and args.worker_nice == 0 and ingest:
                     break
@@ -548,7 +548,7 @@ def cli() -> None:
     parser.add_argument(
         "--ramp-seconds", type=float, default=10.0, help="arrival of the overhead run's users (one answer's length)"
     )
-    parser.add_argument("--worker-nice", type=int, default=10, help="CPU priority (nice) of ingestion workers")
+    parser.add_argument("--worker-nice", type=int, default=0, help="CPU priority (nice) of ingestion workers")
     parser.add_argument("--tokens", type=int, default=300, help="tokens per answer")
     parser.add_argument("--tokens-per-second", type=float, default=30.0)
     parser.add_argument("--docs", type=int, default=2000, help="documents queued at once (0: skip ingestion)")
@@ -557,6 +557,11 @@ def cli() -> None:
     parser.add_argument("--skip-chats", action="store_true", help="only the ingestion load")
     parser.add_argument("--db-pool", type=int, default=40, help="DB_POOL_MAX_SIZE of each process (0: no pool)")
     parser.add_argument("--merge", action="store_true", help="keep the other sections of an existing load.json")
+    parser.add_argument(
+        "--note",
+        default="2-core machine; load client and model server on the same cores",
+        help="what else ran on the machine (recorded with the load averages)",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
     started = time.time()
@@ -568,7 +573,7 @@ def cli() -> None:
             "platform": platform.platform(),
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
-            "note": "shared 2-core machine; other engineers' test suites ran at the same time",
+            "note": args.note,
         },
         "settings": {
             "tokens": args.tokens,
