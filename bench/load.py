@@ -529,9 +529,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             stack.peak_rss = {}
             ingest: list[dict[str, Any]] = []
             # One and two workers at --worker-nice; if that is not 0, one more worker at normal priority.
-            for workers, nice in ((1, args.worker_nice), (2, args.worker_nice), (1, 0)):
-                if nice == 0 and args.worker_nice == 0 and ingest:
-                    break
+            runs = [(1, args.worker_nice), (2, args.worker_nice)] + ([(1, 0)] if args.worker_nice else [])
+            for workers, nice in runs:
                 ingest.append(await ingestion_run(stack, url, tokens[0], workers, args.docs, args.ingestion_cap, nice))
                 print(json.dumps(ingest[-1], indent=1), flush=True)
             results["ingestion"] = ingest
