@@ -44,6 +44,7 @@ from assistant.streaming import (
     ERROR_STATUS,
     NotAuthenticated,
     authenticate,
+    coalesced,
     error_response,
     release_db_connection,
     sse_event,
@@ -181,7 +182,7 @@ def passage_data(event: PassageShown) -> dict[str, Any]:
 
 async def _sse(events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
     streaming = False
-    async for event in events:
+    async for event in coalesced(events):
         if isinstance(event, AnswerToken):
             if not streaming:
                 streaming = True

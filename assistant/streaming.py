@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from accounts.models import User
+from assistant.services import AnswerToken, ChatEvent
 
 # HTTP status of a JSON answer that failed, by the gateway's error class (the stream always says 200).
 ERROR_STATUS = {"budget_exhausted": 429, "rate_limited": 429, "context_too_long": 413}
@@ -83,3 +86,56 @@ async def release_db_connection() -> None:
     without it every open stream holds a connection, and 500 streams need 500. Runs on the request's own
     thread (thread-sensitive), where its connection lives; closes it only when it is not persistent."""
     await sync_to_async(_release_connection)()
+
+
+class _End:
+    pass
+
+
+async def coalesced(events: AsyncIterator[ChatEvent]) -> AsyncIterator[ChatEvent]:
+    """``events`` with the answer tokens that arrived while the previous event was being sent merged into one.
+
+    The chat turn runs in its own task and never waits for the client: at a quiet moment every token goes out
+    on its own, as before; when the process is busy, what has piled up goes out as one event instead of one
+    write per token (the write and its wrapping were the largest cost of relaying a token under load).
+    Stopping (the client went away) cancels the turn's task, which stores the partial answer as before."""
+    queue: asyncio.Queue[ChatEvent | _End | Exception] = asyncio.Queue()
+
+    async def produce() -> None:
+        try:
+            async for event in events:
+                queue.put_nowait(event)
+        except Exception as exc:  # noqa: BLE001 - not hidden: the consumer raises it to the caller
+            queue.put_nowait(exc)
+        finally:
+            queue.put_nowait(_End())
+
+    task = asyncio.create_task(produce())
+    try:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            for item in _merge_tokens(batch):
+                if isinstance(item, _End):
+                    return
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+    finally:
+        if not task.done():
+            task.cancel()
+        # The turn stores what was answered so far before it ends: wait for it.
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _merge_tokens(batch: list[ChatEvent | _End | Exception]) -> list[ChatEvent | _End | Exception]:
+    merged: list[ChatEvent | _End | Exception] = []
+    for item in batch:
+        previous = merged[-1] if merged else None
+        if isinstance(item, AnswerToken) and isinstance(previous, AnswerToken):
+            merged[-1] = AnswerToken(previous.text + item.text)
+        else:
+            merged.append(item)
+    return merged

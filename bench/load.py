@@ -9,11 +9,17 @@ writes bench/results/load.json.
 
 Measured:
 - chats: throughput, time to first token (TTFT) and total latency percentiles, error rate, peak RSS of each
-  process, at ``--chats`` concurrent streams and at ``--overhead-concurrency``;
+  process, at ``--chats`` concurrent streams (all sent at once: the capacity test) and at
+  ``--overhead-concurrency``;
 - gateway + retrieval overhead on TTFT: Docent's TTFT minus the model server's own TTFT, measured directly
-  against the model server at the same concurrency;
+  against the model server with the same arrival pattern. Two patterns: employees arriving one after another
+  over ``--ramp-seconds`` (the target figure: N employees chatting, so N streams open at once at the end of
+  the ramp, when it is as long as one answer), and all N questions sent in the same millisecond (the burst,
+  a worst case: every question's CPU work is queued behind all the others);
 - ingestion: ``--docs`` small documents queued at once, drained by one and then by two worker processes
-  (docs/s), with the web p95 of light API traffic before and during each run.
+  (docs/s), with the web p95 of light API traffic before and during each run. ``--worker-nice N`` runs the
+  workers at a lower CPU priority, plus one more run with one worker at normal priority for comparison
+  (measured in docs/performance.md: on this shared machine it slowed ingestion and did not help the web).
 """
 
 from __future__ import annotations
@@ -239,6 +245,22 @@ class ChatResult:
 class Run:
     results: list[ChatResult] = field(default_factory=list)
     wall_seconds: float = 0.0
+    peak_streams: int = 0
+
+
+@dataclass
+class Streams:
+    """How many streams are open at once (the concurrency a run really reached)."""
+
+    open: int = 0
+    peak: int = 0
+
+    def opened(self) -> None:
+        self.open += 1
+        self.peak = max(self.peak, self.open)
+
+    def closed(self) -> None:
+        self.open -= 1
 
 
 async def one_chat(client: httpx.AsyncClient, url: str, token: str, conversation: int) -> ChatResult:
@@ -258,7 +280,8 @@ async def one_chat(client: httpx.AsyncClient, url: str, token: str, conversation
                     event = line[6:].strip()
                 elif line.startswith("data:"):
                     if event == "token":
-                        tokens += 1
+                        # Tokens that piled up go out as one event: count the words ("word12 ") in it.
+                        tokens += len(json.loads(line[5:])["text"].split())
                         if first is None:
                             first = time.perf_counter()
                     elif event == "error":
@@ -273,43 +296,64 @@ async def one_chat(client: httpx.AsyncClient, url: str, token: str, conversation
     return ChatResult(ok=False, error="stream ended without done")
 
 
-async def chat_run(url: str, tokens: list[str], conversations: list[int], stack: Stack) -> Run:
+async def chat_run(
+    url: str, tokens: list[str], conversations: list[int], stack: Stack, ramp_seconds: float = 0.0
+) -> Run:
+    """One question per user; user ``i`` starts at ``i * ramp_seconds / n`` (all at once without a ramp)."""
     limits = httpx.Limits(max_connections=len(tokens) + 10, max_keepalive_connections=len(tokens) + 10)
     timeout = httpx.Timeout(300, connect=60)
     sampling = True
+    streams = Streams()
 
     async def sample() -> None:
         while sampling:
             stack.sample_rss()
             await asyncio.sleep(0.5)
 
+    async def user(client: httpx.AsyncClient, n: int, token: str, chat: int) -> ChatResult:
+        await asyncio.sleep(n * ramp_seconds / len(tokens))
+        streams.opened()
+        try:
+            return await one_chat(client, url, token, chat)
+        finally:
+            streams.closed()
+
     async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
         sampler = asyncio.create_task(sample())
         started = time.perf_counter()
-        pairs = zip(tokens, conversations, strict=True)
-        results = await asyncio.gather(*(one_chat(client, url, token, chat) for token, chat in pairs))
+        pairs = enumerate(zip(tokens, conversations, strict=True))
+        results = await asyncio.gather(*(user(client, n, token, chat) for n, (token, chat) in pairs))
         wall = time.perf_counter() - started
         sampling = False
         await sampler
-    return Run(results=list(results), wall_seconds=wall)
+    return Run(results=list(results), wall_seconds=wall, peak_streams=streams.peak)
 
 
-async def model_ttft(model_url: str, concurrency: int) -> list[float]:
-    """The model server's own TTFT: first content delta of a direct streaming call, same concurrency."""
+async def model_ttft(model_url: str, concurrency: int, ramp_seconds: float = 0.0) -> tuple[list[float], int]:
+    """The model server's own TTFT (first content delta of a direct streaming call) with the same arrival
+    pattern as the chats; each stream is read to its end, so as many are open at once. Returns the TTFTs and
+    the peak number of open streams."""
+    streams = Streams()
 
-    async def one(client: httpx.AsyncClient) -> float | None:
+    async def one(client: httpx.AsyncClient, n: int) -> float | None:
+        await asyncio.sleep(n * ramp_seconds / concurrency)
         body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": QUESTION}]}
         started = time.perf_counter()
-        async with client.stream("POST", f"{model_url}/chat/completions", json=body) as response:
-            async for line in response.aiter_lines():
-                if line.startswith("data:") and '"content": "word' in line:
-                    return (time.perf_counter() - started) * 1000
-        return None
+        first: float | None = None
+        streams.opened()
+        try:
+            async with client.stream("POST", f"{model_url}/chat/completions", json=body) as response:
+                async for line in response.aiter_lines():
+                    if first is None and line.startswith("data:") and '"content": "word' in line:
+                        first = (time.perf_counter() - started) * 1000
+        finally:
+            streams.closed()
+        return first
 
     limits = httpx.Limits(max_connections=concurrency + 10)
     async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(300, connect=60)) as client:
-        values = await asyncio.gather(*(one(client) for _ in range(concurrency)))
-    return [v for v in values if v is not None]
+        values = await asyncio.gather(*(one(client, n) for n in range(concurrency)))
+    return [v for v in values if v is not None], streams.peak
 
 
 def describe(run: Run, concurrency: int) -> dict[str, Any]:
@@ -317,6 +361,7 @@ def describe(run: Run, concurrency: int) -> dict[str, Any]:
     errors = [r.error for r in run.results if not r.ok]
     return {
         "concurrency": concurrency,
+        "peak_open_streams": run.peak_streams,
         "completed": len(ok),
         "errors": len(errors),
         "error_rate": round(len(errors) / max(len(run.results), 1), 4),
@@ -370,15 +415,18 @@ def count_finished(stack: Stack, first: int, last: int, since: float) -> tuple[i
     return int(counts["batch"]), int(counts["all"])
 
 
-async def ingestion_run(stack: Stack, url: str, token: str, workers: int, docs: int, cap: float) -> dict[str, Any]:
+async def ingestion_run(
+    stack: Stack, url: str, token: str, workers: int, docs: int, cap: float, nice: int
+) -> dict[str, Any]:
     baseline = await measure_web(url, token, 8)
-    queued = stack.manage(QUEUE_DOCS, {"docs": docs, "tag": f"w{workers}-{int(time.time())}"})
+    queued = stack.manage(QUEUE_DOCS, {"docs": docs, "tag": f"w{workers}-n{nice}-{int(time.time())}"})
     started = time.perf_counter()
     since = time.time()
     for n in range(workers):
         stack.start(
             f"worker-{workers}-{n}",
             [
+                "nice", "-n", str(nice),
                 sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", "ingestion",
                 "--concurrency", "1", "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
                 "-n", f"bench{workers}-{n}@%h",
@@ -400,6 +448,7 @@ async def ingestion_run(stack: Stack, url: str, token: str, workers: int, docs: 
         stack.stop(f"worker-{workers}-{n}")
     return {
         "workers": workers,
+        "worker_nice": nice,
         "docs_queued": docs,
         "docs_finished": done,
         "batch_finished": batch,
@@ -452,17 +501,24 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
         if not args.skip_chats:
             n = args.overhead_concurrency
-            own = await model_ttft(model_url, n)
-            overhead_run = await chat_run(url, tokens[:n], conversations[:n], stack)
-            at_n = describe(overhead_run, n)
-            model = summary(own)
-            overhead = {
-                q: round(at_n["ttft_ms"][q] - model[q], 1)
-                for q in ("p50", "p95")
-                if at_n["ttft_ms"][q] is not None and model[q] is not None
-            }
-            results["chat_overhead"] = {**at_n, "model_server_ttft_ms": model, "overhead_ttft_ms": overhead}
-            print(json.dumps(results["chat_overhead"], indent=1), flush=True)
+            for key, ramp in (("chat_overhead", args.ramp_seconds), ("chat_overhead_burst", 0.0)):
+                own, model_peak = await model_ttft(model_url, n, ramp)
+                overhead_run = await chat_run(url, tokens[:n], conversations[:n], stack, ramp)
+                at_n = describe(overhead_run, n)
+                model = summary(own)
+                overhead = {
+                    q: round(at_n["ttft_ms"][q] - model[q], 1)
+                    for q in ("p50", "p95")
+                    if at_n["ttft_ms"][q] is not None and model[q] is not None
+                }
+                results[key] = {
+                    "arrival": f"one user every {ramp / n * 1000:.0f} ms over {ramp:g} s" if ramp else "all at once",
+                    **at_n,
+                    "model_server_ttft_ms": model,
+                    "model_server_peak_open_streams": model_peak,
+                    "overhead_ttft_ms": overhead,
+                }
+                print(json.dumps(results[key], indent=1), flush=True)
 
             big = await chat_run(url, tokens[: args.chats], conversations[: args.chats], stack)
             results["chat_max"] = describe(big, args.chats)
@@ -471,9 +527,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
         if args.docs:
             stack.peak_rss = {}
-            ingest = []
-            for workers in (1, 2):
-                ingest.append(await ingestion_run(stack, url, tokens[0], workers, args.docs, args.ingestion_cap))
+            ingest: list[dict[str, Any]] = []
+            # One and two workers at --worker-nice; if that is not 0, one more worker at normal priority.
+            runs = [(1, args.worker_nice), (2, args.worker_nice)] + ([(1, 0)] if args.worker_nice else [])
+            for workers, nice in runs:
+                ingest.append(await ingestion_run(stack, url, tokens[0], workers, args.docs, args.ingestion_cap, nice))
                 print(json.dumps(ingest[-1], indent=1), flush=True)
             results["ingestion"] = ingest
             results["peak_rss_mb_ingestion"] = dict(stack.peak_rss)
@@ -486,6 +544,10 @@ def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chats", type=int, default=500, help="concurrent streaming chats (the big run)")
     parser.add_argument("--overhead-concurrency", type=int, default=100)
+    parser.add_argument(
+        "--ramp-seconds", type=float, default=10.0, help="arrival of the overhead run's users (one answer's length)"
+    )
+    parser.add_argument("--worker-nice", type=int, default=0, help="CPU priority (nice) of ingestion workers")
     parser.add_argument("--tokens", type=int, default=300, help="tokens per answer")
     parser.add_argument("--tokens-per-second", type=float, default=30.0)
     parser.add_argument("--docs", type=int, default=2000, help="documents queued at once (0: skip ingestion)")
@@ -494,6 +556,11 @@ def cli() -> None:
     parser.add_argument("--skip-chats", action="store_true", help="only the ingestion load")
     parser.add_argument("--db-pool", type=int, default=40, help="DB_POOL_MAX_SIZE of each process (0: no pool)")
     parser.add_argument("--merge", action="store_true", help="keep the other sections of an existing load.json")
+    parser.add_argument(
+        "--note",
+        default="2-core machine; load client and model server on the same cores",
+        help="what else ran on the machine (recorded with the load averages)",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
     started = time.time()
@@ -505,7 +572,7 @@ def cli() -> None:
             "platform": platform.platform(),
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
-            "note": "shared 2-core machine; other engineers' test suites ran at the same time",
+            "note": args.note,
         },
         "settings": {
             "tokens": args.tokens,
@@ -513,6 +580,8 @@ def cli() -> None:
             "embedding_backend": args.embedding_backend,
             "web": "one uvicorn (ASGI) process",
             "db_pool_max_size": args.db_pool,
+            "ramp_seconds": args.ramp_seconds,
+            "worker_nice": args.worker_nice,
         },
         "duration_seconds": round(time.time() - started, 1),
         **results,

@@ -32,8 +32,6 @@ FRAGMENT_WORDS = 10
 # shown before it is recognised. A system-prompt fragment needs no hold-back: until its FRAGMENT_WORDS-th word
 # arrives it is below the threshold by definition, and that word blocks the rest of the answer.
 HOLDBACK_CHARS = 32
-# How far back each new piece of text is checked for a leak that ends in it (longer than any fragment or canary).
-_CHECK_WINDOW = 2000
 _WORD = re.compile(r"[a-z0-9]+")
 # Constructs that are rewritten as a whole; the stream is never cut inside one.
 _LINKISH = re.compile(
@@ -118,25 +116,49 @@ class OutputGuard:
     _buffer: str = ""
     _emitted: int = 0
     _fragments: frozenset[tuple[str, ...]] = frozenset()
+    # The leak check is incremental (it runs on every token, so rescanning the answer each time would make a
+    # long answer quadratic): the lowered stream, where the next word scan starts (the start of a word that
+    # may still be growing), the last complete words before it, and where a new canary could start.
+    _lowered: str = ""
+    _scan_from: int = 0
+    _recent: list[str] = field(default_factory=list)
+    _canary_from: int = 0
 
     def __post_init__(self) -> None:
         self._fragments = fragments_of(self.system_prompt)
 
     def _leak(self, text: str) -> str:
-        if self.canary and self.canary.lower() in text.lower():
+        """A leak that ends in ``text`` (appended to the stream); anything ending earlier was checked when it
+        arrived."""
+        # Lowering piece by piece gives the same letters and digits as lowering the whole stream.
+        self._lowered += text.lower()
+        canary = self.canary.lower()
+        if canary and canary in self._lowered[self._canary_from :]:
             return "canary"
-        words = _words(text)
+        self._canary_from = max(0, len(self._lowered) - len(canary) + 1)
+        words = list(self._recent)
+        growing = False
+        for match in _WORD.finditer(self._lowered, self._scan_from):
+            words.append(match.group(0))
+            # A word touching the end may continue in the next piece: checked as it is now, and again then.
+            growing = match.end() == len(self._lowered)
+            if growing:
+                self._scan_from = match.start()
+            else:
+                self._scan_from = match.end()
+        # Fewer than FRAGMENT_WORDS words were kept from before, so every window holds a new word.
         for i in range(len(words) - FRAGMENT_WORDS + 1):
             if tuple(words[i : i + FRAGMENT_WORDS]) in self._fragments:
                 return "system_prompt_fragment"
+        complete = words[:-1] if growing else words
+        self._recent = complete[-(FRAGMENT_WORDS - 1) :]
         return ""
 
     def feed(self, text: str) -> str:
         if self.blocked:
             return ""
         self._buffer += text
-        # Only the tail can hold a leak not seen before: anything ending earlier was checked when it arrived.
-        reason = self._leak(self._buffer[-(len(text) + _CHECK_WINDOW) :])
+        reason = self._leak(text)
         if reason:
             self.blocked = reason
             return ""

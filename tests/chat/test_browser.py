@@ -52,9 +52,9 @@ def test_ask_cite_feedback_rename_delete_and_outsider_sees_nothing_restricted(as
         expect(answer.locator(".thumb.up")).to_be_visible(timeout=90_000)
         expect(answer.locator(".message-body")).to_contain_text("four minutes")
         expect(answer.locator(".message-label")).to_have_text("Extractive answer (no generative model configured)")
-        assert int(page.locator("#messages").get_attribute("data-last-answer-tokens") or 0) > 3, (
-            "the answer arrived as many token events"
-        )
+        # The extractive answer is ready at once, so its words may arrive merged (assistant.streaming.coalesced);
+        # a paced generative answer is shown growing token by token (the next test).
+        assert int(page.locator("#messages").get_attribute("data-last-answer-tokens") or 0) >= 1
         expect(page.locator("#conversation-list .conversation-open").first).to_have_text(
             re.compile("How long does a database failover take")
         )

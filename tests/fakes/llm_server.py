@@ -306,6 +306,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Fault tests open a few dozen connections at once (a wave falling back to the backup together): the
+    # default listen backlog of 5 drops SYNs, and a client then waits a second or more for the retry.
+    request_queue_size = 128
     state: _State
 
 

@@ -132,3 +132,36 @@ def test_floating_model_alias_is_refused() -> None:
             name="chat",
             chain=[DeploymentSpec(name="floaty", provider="anthropic", model_id="claude-3-5-sonnet-latest")],
         )
+
+
+def test_openai_stream_events_are_read_as_the_protocol_says() -> None:
+    # The stream is parsed from raw Server-Sent Events: data split over lines, comments, an error object
+    # inside the stream, a content filter stop and a chunk of the wrong shape.
+    from assistant.llm import errors
+    from assistant.llm.providers.base import Usage
+    from assistant.llm.providers.openai_compatible import chunk_texts, sse_data
+
+    async def lines(*items: str):
+        for item in items:
+            yield item
+
+    async def collect(*items: str) -> list[str]:
+        return [data async for data in sse_data(lines(*items))]
+
+    raw = [": keep-alive", "", 'data: {"a":', "data: 1}", "", "event: x", "data:[DONE]", ""]
+    assert async_to_sync(collect)(*raw) == ['{"a":\n1}', "[DONE]"]
+    usage = Usage()
+    chunk = {"choices": [{"delta": {"content": "Hi"}}], "usage": {"prompt_tokens": 7, "completion_tokens": 1}}
+    assert chunk_texts(chunk, usage) == ["Hi"] and (usage.input_tokens, usage.output_tokens, usage.reported) == (
+        7,
+        1,
+        True,
+    )
+    with pytest.raises(errors.ProviderOutage, match="overloaded"):
+        chunk_texts({"error": {"message": "overloaded"}}, Usage())
+    with pytest.raises(errors.ContentFiltered):
+        chunk_texts({"choices": [{"delta": {}, "finish_reason": "content_filter"}]}, Usage())
+    with pytest.raises(errors.MalformedOutput):
+        chunk_texts({"choices": [{"delta": "text"}]}, Usage())
+    with pytest.raises(errors.MalformedOutput):
+        chunk_texts(["not", "an", "object"], Usage())

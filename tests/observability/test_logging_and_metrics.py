@@ -107,6 +107,21 @@ def test_stdlib_records_pass_through_the_same_chain_and_its_redaction_slot(
     assert "hunter2" not in json_log.getvalue()
 
 
+def test_every_line_is_redacted_even_when_the_same_value_comes_again(json_log: io.StringIO) -> None:
+    # Short values are redacted once and remembered; the second line must still not carry the value.
+    from assistant.guards.redaction import redact
+
+    assert docent_logging.REDACT is redact
+    log = structlog.stdlib.get_logger("docent.test")
+    for _ in range(2):
+        log.info("contact", email="jane.doe@gmail.com", token="sk-proj-abcdefghijklmnopqrstuvwx")
+    first, second = lines(json_log)[-2:]
+    assert first["email"] == second["email"] == "<EMAIL_ADDRESS>"
+    assert first["token"] == second["token"] == "<SECRET>"
+    assert "jane.doe" not in json_log.getvalue() and "abcdefghijklmnop" not in json_log.getvalue()
+    assert first["timestamp"].startswith("20")  # our own field, written as it is
+
+
 def scrape(client: Client, **headers: str) -> tuple[int, str]:
     response = client.get("/metrics", headers=headers)
     return response.status_code, response.content.decode()
