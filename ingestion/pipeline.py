@@ -1,4 +1,5 @@
-"""The ingestion pipeline for one version: parse -> chunk -> embed -> write, with job state in the database.
+"""The ingestion pipeline: parse -> chunk -> embed -> write, for one job or a batch of small ones, with job
+state in the database.
 
 Job state is claimed with a conditional UPDATE so that any worker on any machine may run or resume a job;
 the heartbeat written at every stage lets the watchdog (and a redelivered task) tell a dead run from a slow
@@ -348,14 +349,6 @@ def _write_all(
         else:
             observe_job_end(started_at=job.started_at, outcome="failed")
     return results
-
-
-def run_claimed_job(*, job: IngestionJob, embedder: Embedder) -> int:
-    """Run one claimed job; returns its chunk count. Raises the job's error if it did not become ready."""
-    result = run_claimed_jobs(jobs=[job], embedder=embedder)[job.pk]
-    if result.error is not None:
-        raise result.error
-    return result.chunks
 
 
 def _prepare(*, job: IngestionJob, params: ChunkParams) -> Prepared:
