@@ -467,11 +467,17 @@ INGESTION_MAX_CONCURRENT_JOBS = env_int("INGESTION_MAX_CONCURRENT_JOBS", 2, mini
 INGESTION_BATCH_MAX_JOBS = env_int("INGESTION_BATCH_MAX_JOBS", 16, minimum=1)
 # Only files up to this size join a batch, and a batch's files add up to at most this many bytes.
 INGESTION_BATCH_MAX_BYTES = env_int("INGESTION_BATCH_MAX_BYTES", 1_048_576, minimum=0)
+# After its run, a worker goes on with further batches of queued small jobs for up to this many seconds (each
+# batch's chunks are written while the next is embedded); 0 = one run per task. Must stay well below the soft
+# time limit: a batch that starts just before this deadline must still finish within the limit.
+INGESTION_DRAIN_SECONDS = env_int("INGESTION_DRAIN_SECONDS", 120, minimum=0)
 # The watchdog sends a job again when it has waited this long in the queue (its message may have been lost
 # with a Redis restart, or never sent while the broker was down). Duplicates are harmless (see pipeline).
 INGESTION_QUEUED_RESEND_SECONDS = env_int("INGESTION_QUEUED_RESEND_SECONDS", 900, minimum=1)
 if INGESTION_HARD_TIME_LIMIT <= INGESTION_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("INGESTION_HARD_TIME_LIMIT must be greater than INGESTION_SOFT_TIME_LIMIT.")
+if INGESTION_DRAIN_SECONDS * 2 > INGESTION_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("INGESTION_DRAIN_SECONDS must be at most half of INGESTION_SOFT_TIME_LIMIT.")
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "ingestion-watchdog": {

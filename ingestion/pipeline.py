@@ -9,11 +9,14 @@ one. Writing is idempotent: chunks of a version are replaced in one transaction,
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import TypedDict
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
@@ -92,11 +95,12 @@ def embed_drafts(
 ) -> Vectors:
     """Embed in slices of 4 x EMBEDDING_BATCH_SIZE, calling ``on_batch(done)`` after each (heartbeat).
 
-    Texts go to the encoder shortest first, so each batch holds passages of similar length and pads little
-    (the encoder's cost grows with the longest text of a batch); vectors come back in the drafts' order.
+    Texts go to the encoder shortest first (by the chunker's token count), so each batch holds passages of
+    similar length and pads little (the encoder's cost grows with the longest text of a batch); vectors come
+    back in the drafts' order.
     """
     vectors = np.zeros((len(drafts), embedder.dimensions), dtype=np.float32)
-    order = sorted(range(len(drafts)), key=lambda index: len(drafts[index].text))
+    order = sorted(range(len(drafts)), key=lambda index: drafts[index].token_count)
     step = max(settings.EMBEDDING_BATCH_SIZE, 1) * 4
     for start in range(0, len(order), step):
         indexes = order[start : start + step]
@@ -156,6 +160,8 @@ def claim_job(*, job_id: int, run_id: uuid.UUID | None = None) -> IngestionJob:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK])
         alive = IngestionJob.objects.filter(status__in=RUNNING, heartbeat_at__gte=stale).exclude(pk=job_id)
+        if run_id is not None:
+            alive = alive.exclude(run_id=run_id)  # a worker draining the queue already holds its slot
         # The cap counts runs, not jobs: a batch of small jobs is one run on one worker.
         if alive.values("run_id").distinct().count() >= settings.INGESTION_MAX_CONCURRENT_JOBS:
             raise JobNotClaimable("concurrency cap reached", retry_later=True)
@@ -180,14 +186,14 @@ def claim_job(*, job_id: int, run_id: uuid.UUID | None = None) -> IngestionJob:
     return job
 
 
-def claim_batch(*, job_id: int) -> list[IngestionJob]:
+def claim_batch(*, job_id: int, run_id: uuid.UUID | None = None) -> list[IngestionJob]:
     """Claim the job and, if its file is small, other small queued jobs to run with it (first the job asked for).
 
     Embedding a few chunks per document leaves the encoder's batches mostly empty; a batch of documents fills
     them. The other jobs' own task messages find them finished (or running, and look again later), so a job
     still runs exactly once. Raises ``JobNotClaimable`` as ``claim_job`` does for the first job.
     """
-    run_id = uuid.uuid4()
+    run_id = run_id or uuid.uuid4()
     lead = claim_job(job_id=job_id, run_id=run_id)
     limit = settings.INGESTION_BATCH_MAX_BYTES
     if settings.INGESTION_BATCH_MAX_JOBS <= 1 or lead.version.size_bytes > limit:
@@ -220,6 +226,27 @@ def claim_batch(*, job_id: int) -> list[IngestionJob]:
         )
     extras = IngestionJob.objects.select_related("version").filter(pk__in=extra_ids, run_id=run_id).order_by("pk")
     return [lead, *extras]
+
+
+def claim_next_batch(*, run_id: uuid.UUID) -> list[IngestionJob]:
+    """For a worker that has just embedded a run: the oldest queued small job, with others batched in as
+    ``claim_batch`` does, under the same run ID. Empty when nothing small is queued (or others took it)."""
+    limit = settings.INGESTION_BATCH_MAX_BYTES
+    queued = IngestionJob.objects.filter(status=Status.QUEUED, version__size_bytes__lte=limit)
+    for job_id in queued.order_by("pk").values_list("pk", flat=True)[:4]:
+        try:
+            return claim_batch(job_id=job_id, run_id=run_id)
+        except (JobNotClaimable, IngestionJob.DoesNotExist):
+            continue  # claimed by another worker (or deleted) since the query: try the next
+    return []
+
+
+def requeue_run(*, run_id: uuid.UUID) -> list[int]:
+    """Put the run's jobs that are still running back in the queue (after a time limit stopped the run)."""
+    job_ids = list(IngestionJob.objects.filter(run_id=run_id, status__in=RUNNING).values_list("pk", flat=True))
+    for job_id in job_ids:
+        requeue_job(job_id=job_id, error="")
+    return job_ids
 
 
 def advance_jobs(*, job_ids: Sequence[int], status: str, progress: int) -> None:
@@ -276,8 +303,61 @@ def run_claimed_jobs(*, jobs: Sequence[IngestionJob], embedder: Embedder) -> dic
     """Run the pipeline for claimed jobs, embedding all their chunks together; one result per job id.
 
     A job's bad file or transient error touches that job only: the others go on. Each job's chunks are
-    written in its own transaction. ``SoftTimeLimitExceeded`` (and other unexpected errors) propagate.
+    written in its own savepoint. ``SoftTimeLimitExceeded`` (and other unexpected errors) propagate.
     """
+    results, embedded = _prepare_and_embed(jobs=jobs, embedder=embedder)
+    if embedded is not None:
+        results.update(_write_all(**embedded))
+    return results
+
+
+def run_and_drain(*, jobs: Sequence[IngestionJob], embedder: Embedder, drain_seconds: float) -> dict[int, JobResult]:
+    """Run claimed jobs, then go on with queued small jobs (``claim_next_batch``) until none is left or
+    ``drain_seconds`` have passed; one result per job id.
+
+    Each run's chunks are written by a writer thread (its own database connection) while the next run is
+    parsed and embedded, so the database work overlaps the encoder's instead of adding to it. At most one
+    write is in flight, and a run's jobs stay running (with their heartbeat) until their write commits.
+    If the task's time limit interrupts the encoder, the write in flight still completes before the
+    exception leaves; the run being embedded is left running for ``requeue_run``.
+    """
+    if not jobs:
+        return {}
+    run_id = jobs[0].run_id
+    deadline = time.monotonic() + drain_seconds
+    # Inside a caller's transaction, another connection could not see its rows: write in the caller's.
+    overlap = not connection.in_atomic_block
+    results: dict[int, JobResult] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingestion-writer") as writer:
+        pending: Future[dict[int, JobResult]] | None = None
+        current = list(jobs)
+        while current:
+            failed, embedded = _prepare_and_embed(jobs=current, embedder=embedder)
+            results.update(failed)
+            if pending is not None:
+                results.update(pending.result())
+                pending = None
+            if embedded is not None and overlap:
+                pending = writer.submit(_write_all_in_thread, embedded)
+            elif embedded is not None:
+                results.update(_write_all(**embedded))
+            current = claim_next_batch(run_id=run_id) if run_id and time.monotonic() < deadline else []
+        if pending is not None:
+            results.update(pending.result())
+    return results
+
+
+class _Embedded(TypedDict):
+    prepared: list[tuple[IngestionJob, Prepared]]
+    vectors: dict[int, Vectors]
+    model_id: str
+    params: ChunkParams
+
+
+def _prepare_and_embed(
+    *, jobs: Sequence[IngestionJob], embedder: Embedder
+) -> tuple[dict[int, JobResult], _Embedded | None]:
+    """Parse, chunk and embed the jobs: the results of jobs that ended early, and what to write."""
     results: dict[int, JobResult] = {}
     params = chunk_params()
     prepared: list[tuple[IngestionJob, Prepared]] = []
@@ -292,7 +372,7 @@ def run_claimed_jobs(*, jobs: Sequence[IngestionJob], embedder: Embedder) -> dic
             retry = requeue_or_fail(job=job, exc=exc)
             results[job.pk] = JobResult(Outcome.RETRY if retry else Outcome.FAILED, error=exc)
     if not prepared:
-        return results
+        return results, None
     job_ids = [job.pk for job, _ in prepared]
     drafts = [draft for _, ready in prepared for draft in ready.drafts]
     total = max(len(drafts), 1)
@@ -308,8 +388,14 @@ def run_claimed_jobs(*, jobs: Sequence[IngestionJob], embedder: Embedder) -> dic
     for job, ready in prepared:
         own_vectors[job.pk] = vectors[offset : offset + len(ready.drafts)]
         offset += len(ready.drafts)
-    results.update(_write_all(prepared=prepared, vectors=own_vectors, model_id=embedder.model_id, params=params))
-    return results
+    return results, _Embedded(prepared=prepared, vectors=own_vectors, model_id=embedder.model_id, params=params)
+
+
+def _write_all_in_thread(embedded: _Embedded) -> dict[int, JobResult]:
+    try:
+        return _write_all(**embedded)
+    finally:
+        connection.close()  # this thread's own connection; the next write opens a fresh one
 
 
 def _write_all(

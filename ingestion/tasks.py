@@ -23,7 +23,8 @@ from retrieval.embeddings import get_embedder
     max_retries=None,
 )
 def ingest_version_task(self: Task, job_id: int) -> str:
-    """Run one ingestion job, with other small queued jobs batched in (see ``pipeline.claim_batch``).
+    """Run one ingestion job, with other small queued jobs batched in (see ``pipeline.claim_batch``), then
+    further batches of queued small jobs for up to INGESTION_DRAIN_SECONDS (``pipeline.run_and_drain``).
 
     Safe to deliver twice: the claim lets one run through, and chunks are replaced, never appended.
     """
@@ -37,12 +38,15 @@ def ingest_version_task(self: Task, job_id: int) -> str:
         # Alive elsewhere or at the cap: look again once a dead run's heartbeat would have gone stale.
         raise self.retry(countdown=settings.INGESTION_HEARTBEAT_TIMEOUT_SECONDS // 2 + 1) from None
     try:
-        results = pipeline.run_claimed_jobs(jobs=jobs, embedder=get_embedder())
+        results = pipeline.run_and_drain(
+            jobs=jobs, embedder=get_embedder(), drain_seconds=settings.INGESTION_DRAIN_SECONDS
+        )
     except SoftTimeLimitExceeded:
-        # The job asked for fails; the others of its batch go back to the queue to run on their own.
+        # The job asked for fails, unless it was written before the limit struck; the other jobs still
+        # running in this worker go back to the queue to run on their own.
         pipeline.fail_job(job_id=job_id, error="Processing took too long and was stopped; try a smaller file.")
-        for other in jobs[1:]:
-            pipeline.requeue_job(job_id=other.pk, error="")
+        if jobs[0].run_id is not None:
+            pipeline.requeue_run(run_id=jobs[0].run_id)
         return "failed"
     own = results[job_id]
     if own.outcome is pipeline.Outcome.RETRY:

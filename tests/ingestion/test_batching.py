@@ -103,3 +103,53 @@ def test_a_document_deleted_while_its_batch_embeds_leaves_the_others_to_finish(a
         assert results[job.pk].outcome is pipeline.Outcome.READY
         assert IngestionJob.objects.get(pk=job.pk).status == "ready"
         assert Chunk.objects.filter(version_id=job.version_id).count() == results[job.pk].chunks > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_drains_further_batches_writing_each_while_the_next_embeds(alice, settings):
+    """Committed data, as in a worker: each batch is written by the writer thread on its own connection."""
+    settings.INGESTION_BATCH_MAX_JOBS = 2
+    settings.INGESTION_MAX_CONCURRENT_JOBS = 1  # a draining worker holds one slot, however many batches it takes
+    texts = [*TEXTS, "# Parking\n\nStaff park in the north garage; visitors use level two.", "# Lunch\n\nSoup daily."]
+    jobs = [queue(alice, f"{n}.md", text.encode()) for n, text in enumerate(texts)]
+
+    outcome = ingest_version_task.apply(args=(jobs[0].pk,)).get()
+
+    assert outcome.endswith("2 job(s) in the run")  # the task's own batch; the drain took the other three
+    rows = {job.pk: job for job in IngestionJob.objects.filter(pk__in=[job.pk for job in jobs])}
+    assert {row.status for row in rows.values()} == {"ready"}
+    assert len({row.run_id for row in rows.values()}) == 1
+    embedder = get_embedder()  # the real default model: every chunk must carry its own text's vector
+    for job in jobs:
+        chunks = list(Chunk.objects.filter(version_id=job.version_id).order_by("ordinal"))
+        assert len(chunks) == rows[job.pk].chunk_count > 0
+        alone = embedder.embed_passages([chunk.text for chunk in chunks])
+        stored = np.array([chunk.embedding for chunk in chunks], dtype=np.float32)
+        assert np.all(np.sum(alone * stored, axis=1) > 0.99)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_drain_time_a_task_runs_only_its_own_batch(alice, settings):
+    settings.EMBEDDING_BACKEND = "hashing"
+    settings.INGESTION_BATCH_MAX_JOBS = 2
+    settings.INGESTION_DRAIN_SECONDS = 0
+    jobs = [queue(alice, f"{n}.md", text.encode()) for n, text in enumerate(TEXTS)]
+
+    ingest_version_task.apply(args=(jobs[0].pk,)).get()
+
+    statuses = dict(IngestionJob.objects.filter(pk__in=[job.pk for job in jobs]).values_list("pk", "status"))
+    assert statuses == {jobs[0].pk: "ready", jobs[1].pk: "ready", jobs[2].pk: "queued"}
+
+
+def test_requeue_run_puts_the_runs_unfinished_jobs_back_in_the_queue(alice, settings):
+    settings.EMBEDDING_BACKEND = "hashing"
+    jobs = [queue(alice, f"{n}.md", text.encode()) for n, text in enumerate(TEXTS)]
+    claimed = pipeline.claim_batch(job_id=jobs[0].pk)
+    pipeline.fail_job(job_id=jobs[0].pk, error="Processing took too long")
+
+    assert claimed[0].run_id is not None
+    requeued = pipeline.requeue_run(run_id=claimed[0].run_id)
+
+    assert sorted(requeued) == [jobs[1].pk, jobs[2].pk]
+    statuses = dict(IngestionJob.objects.filter(pk__in=[job.pk for job in jobs]).values_list("pk", "status"))
+    assert statuses == {jobs[0].pk: "failed", jobs[1].pk: "queued", jobs[2].pk: "queued"}

@@ -43,3 +43,29 @@ def test_missing_onnx_export_is_a_clear_error(settings, tmp_path):
     settings.EMBEDDING_ONNX_DIR = tmp_path
     with pytest.raises(FileNotFoundError, match="export_onnx_model"):
         EMBEDDER_BACKENDS["onnx-int8"]()
+
+
+@pytest.mark.slow
+def test_onnx_batches_by_token_count_and_returns_vectors_in_order(onnx_exported):
+    from retrieval.embeddings import OnnxEmbedder
+
+    widths: list[int] = []
+
+    class Recording(OnnxEmbedder):
+        def _embed_batch(self, sequences: list[list[int]]):
+            widths.append(max(len(ids) for ids in sequences))
+            return super()._embed_batch(sequences)
+
+    embedder = Recording(settings.EMBEDDING_MODEL, variant="onnx", batch_size=2)
+    # Characters and tokens disagree: the identifier-laden lines are short in characters, long in tokens.
+    texts = [
+        "pg_stat_replication.write_lag::interval",
+        "The travel policy covers economy flights.",
+        "xact_commit_timestamp_origin(xid)",
+        "Deploys go out on Tuesdays.",
+    ]
+    vectors = embedder.embed_passages(texts)
+    alone = np.stack([embedder.embed_passages([text])[0] for text in texts])
+    assert np.allclose(vectors, alone, atol=1e-5)  # padding never changes a vector, order is the caller's
+    lengths = sorted(len(embedder._tokenizer.encode(text).ids) for text in texts)
+    assert widths[:2] == [lengths[1], lengths[3]]  # two batches, each as wide as its longest sequence

@@ -109,15 +109,17 @@ class Command(BaseCommand):
                 created.append(job.version.document_id)
                 job_ids.append(job.pk)
             upload_seconds = time.perf_counter() - start
-            runs = 0
+            tasks = 0
             with tqdm(total=len(job_ids), desc=backend, unit="doc") as bar:
                 for job_id in job_ids:
                     try:
                         jobs = pipeline.claim_batch(job_id=job_id)
                     except pipeline.JobNotClaimable:
                         continue  # already ran in an earlier batch
-                    results = pipeline.run_claimed_jobs(jobs=jobs, embedder=embedder)
-                    runs += 1
+                    results = pipeline.run_and_drain(
+                        jobs=jobs, embedder=embedder, drain_seconds=settings.INGESTION_DRAIN_SECONDS
+                    )
+                    tasks += 1
                     bar.update(len(results))
             pipeline_seconds = time.perf_counter() - start
         failed = rejected + IngestionJob.objects.filter(pk__in=job_ids).exclude(status="ready").count()
@@ -132,7 +134,7 @@ class Command(BaseCommand):
             "model_id": embedder.model_id,
             "documents": len(files) - failed,
             "failed": failed,
-            "worker_runs": runs,
+            "worker_tasks": tasks,
             "chunks": chunks,
             "pipeline_seconds": round(pipeline_seconds, 2),
             "upload_seconds": round(upload_seconds, 2),
