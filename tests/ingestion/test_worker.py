@@ -12,6 +12,7 @@ import pytest
 from assistant.celery import app
 from ingestion.models import IngestionJob
 from ingestion.services import Access, upload_document
+from ingestion.tasks import ingest_version_task
 from retrieval.models import Chunk
 from tests.ingestion import files
 from tests.processes import celery_worker, wait_until
@@ -100,3 +101,19 @@ def test_sigkilled_worker_child_job_is_redelivered_and_finishes_with_one_set_of_
         assert Chunk.objects.filter(document_id=document_id).count() == finished.chunk_count
     log = (tmp_path / "worker.log").read_text()
     assert "WorkerLostError" in log or "SIGKILL" in log
+
+
+def test_a_job_over_the_soft_time_limit_fails_with_a_message_and_the_worker_goes_on(tmp_path, alice, media_root):
+    purge_ingestion_queue()
+    env: dict[str, Any] = {"MEDIA_ROOT": str(media_root), "EMBEDDING_BACKEND": "torch"}  # ~20 passages/s
+    with celery_worker(queues="ingestion", log_path=tmp_path / "worker.log", **env) as worker:
+        slow = upload_document(data=long_text(300), filename="manual.md", owner=alice, access=Access(), enqueue=False)
+        # The limits travel with the message (the sender's settings): a few hundred chunks outlast 10 s.
+        ingest_version_task.apply_async(args=(slow.pk,), soft_time_limit=10, time_limit=60)
+        quick = upload_document(data=files.html_bytes(), filename="expenses.html", owner=alice, access=Access())
+        wait_until(lambda: job_of(slow.version.document_id).status == "failed", timeout=120, what="the slow job")
+        assert "took too long" in job_of(slow.version.document_id).error
+        assert not Chunk.objects.filter(document_id=slow.version.document_id).exists()
+        # The small file queued behind it (or batched with it, then put back) still goes through.
+        wait_until(lambda: job_of(quick.version.document_id).status == "ready", timeout=120, what="the quick job")
+        assert worker.poll() is None, "the worker must still be running"
