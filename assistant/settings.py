@@ -192,15 +192,18 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (with the pgvector extension).")
 else:
-    from assistant.embedded_postgres import start_embedded_postgres
+    from assistant.embedded_postgres import embedded_tuning, machine_memory_bytes, start_embedded_postgres
 
     _embedded_database = env_str("EMBEDDED_PG_DATABASE", "docent") or "docent"
+    # The embedded server's shared buffers (e.g. 512MB); unset: a quarter of the machine's memory, at most 8 GB.
+    EMBEDDED_PG_SHARED_BUFFERS = env_str("EMBEDDED_PG_SHARED_BUFFERS")
+    _embedded_tuning = embedded_tuning(memory_bytes=machine_memory_bytes(), shared_buffers=EMBEDDED_PG_SHARED_BUFFERS)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": _embedded_database,
             "USER": "postgres",
-            "HOST": str(start_embedded_postgres(EMBEDDED_PG_DIR, database=_embedded_database)),
+            "HOST": str(start_embedded_postgres(EMBEDDED_PG_DIR, database=_embedded_database, tuning=_embedded_tuning)),
             "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60),
         }
     }

@@ -3,8 +3,9 @@
 One search is a handful of SQL statements in one read transaction, each carrying the ACL predicate
 ``acl && <the user's keys>`` itself (nothing is filtered by permission in Python):
 
-1. ``set_config`` of the HNSW knobs (``hnsw.ef_search``, ``hnsw.iterative_scan``, ``hnsw.max_scan_tuples``),
-   transaction-local, so a pooled connection never leaks them to another request;
+1. ``set_config`` of the HNSW knobs (``hnsw.ef_search``, ``hnsw.iterative_scan``, ``hnsw.max_scan_tuples``) and
+   of ``max_parallel_workers_per_gather`` (0), transaction-local, so a pooled connection never leaks them to
+   another request;
 2. a bounded count of the chunks the user may read, which chooses the dense path: an exact scan of the
    permitted rows when there are few (the HNSW graph would have to skip almost every node, and the planner
    does not know that), HNSW with iterative scan when there are many;
@@ -244,14 +245,16 @@ SELECT count(*) FROM (
 ) s
 """
 
-# A materialized CTE cannot use the HNSW index: the distance is computed for every permitted row.
+# A materialized CTE cannot use the HNSW index: the distance is computed for every permitted row. It is
+# computed inside the CTE, so that only (id, distance) is materialized: the embeddings of 10,000 permitted rows
+# (15 MB) would spill past work_mem to a temporary file.
 _DENSE_EXACT_SQL = """
 WITH permitted AS MATERIALIZED (
-    SELECT c.id, c.embedding FROM retrieval_chunk c
+    SELECT c.id, c.embedding <=> %(vector)s::vector AS distance FROM retrieval_chunk c
     WHERE c.acl && %(acl)s::varchar[]
       AND (%(document_ids)s::bigint[] IS NULL OR c.document_id = ANY(%(document_ids)s::bigint[]))
 )
-SELECT id FROM permitted ORDER BY embedding <=> %(vector)s::vector, id LIMIT %(pool)s
+SELECT id FROM permitted ORDER BY distance, id LIMIT %(pool)s
 """
 
 # relaxed_order may return rows slightly out of order: re-sort the materialized result.
@@ -266,9 +269,13 @@ SELECT id FROM nearest ORDER BY distance, id
 """
 
 # Transaction-local (is_local = true): a pooled connection never carries them into another request. The role
-# switch puts the row-level security policy of migration 0004 under every statement that follows.
+# switch puts the row-level security policy of migration 0004 under every statement that follows. No parallel
+# workers: a search's statements take milliseconds, and starting workers for the permitted count's bitmap scan
+# doubled its time at a million chunks (74 -> 35 ms for a user reading 10%, docs/performance.md); concurrent
+# searches use the cores anyway.
 _ENTER_SEARCH_CONTEXT_SQL = (
     "SELECT set_config('docent.acl_keys', %(acl_literal)s, true), "
+    "set_config('max_parallel_workers_per_gather', '0', true), "
     "set_config('hnsw.ef_search', %(ef_search)s, true), "
     "set_config('hnsw.iterative_scan', %(iterative_scan)s, true), "
     "set_config('hnsw.max_scan_tuples', %(max_scan_tuples)s, true), "

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection, transaction
 
-from retrieval.search import SearchParams, search
+from retrieval.search import SearchParams, enter_search_context, search
 from tests.retrieval.conftest import Team, write_document
 
 pytestmark = pytest.mark.django_db
@@ -39,3 +40,23 @@ def test_search_query_count_does_not_grow_with_k_or_matches(team: Team, django_a
     assert via_hnsw.dense_path == "hnsw"
     assert many.dense_path == "exact"
     assert {hit.chunk_id for hit in via_hnsw} == {hit.chunk_id for hit in many}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_search_context_sets_its_knobs_for_the_transaction_only() -> None:
+    params = SearchParams.from_settings().with_changes(hnsw_ef_search=321, hnsw_max_scan_tuples=4321)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        session_workers = cursor.fetchone()[0]
+        assert session_workers != "0"
+        with transaction.atomic():
+            enter_search_context(cursor, ["public"], params)
+            cursor.execute(
+                "SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.max_scan_tuples'), "
+                "current_setting('max_parallel_workers_per_gather'), current_user"
+            )
+            assert cursor.fetchone() == ("321", "4321", "0", "docent_search")
+        cursor.execute("SELECT current_setting('max_parallel_workers_per_gather'), current_user")
+        workers, role = cursor.fetchone()
+    assert workers == session_workers
+    assert role != "docent_search"
