@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -13,3 +14,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
 os.environ.setdefault("DB_CONN_MAX_AGE", "0")
 
 application = get_asgi_application()
+
+# Everything imported so far (Django, the ORM, the embedding and NLP libraries: ~660,000 objects) lives as
+# long as the process. Frozen, the garbage collector stops walking it: a full collection took ~0.4-0.7 s with
+# the event loop stopped, every stream stalled, and ran every few seconds under load (docs/performance.md,
+# "Where a question's CPU goes").
+gc.freeze()
