@@ -508,6 +508,9 @@ CHAT_CONTEXT_MARGIN_TOKENS = env_int("CHAT_CONTEXT_MARGIN_TOKENS", 256, minimum=
 CHAT_HISTORY_MAX_TURNS = env_int("CHAT_HISTORY_MAX_TURNS", 12, minimum=0)
 CHAT_SUMMARY_MAX_TOKENS = env_int("CHAT_SUMMARY_MAX_TOKENS", 400, minimum=0)
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 4000, minimum=100)
+# An answer streams as at most one event per this many milliseconds (the first token at once): each event is a
+# socket write, the largest cost of relaying a token. 0: every token as soon as it can be written.
+CHAT_STREAM_FLUSH_MS = env_int("CHAT_STREAM_FLUSH_MS", 100, minimum=0)
 # Hosts that links in answers may point to (besides Docent itself); any other link is shown as plain text.
 CHAT_ALLOWED_LINK_HOSTS = env_list("CHAT_ALLOWED_LINK_HOSTS")
 
