@@ -12,6 +12,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
 # per thread) pile up until PostgreSQL refuses new clients (found by bench/load.py): the web process closes
 # each request's connection unless DB_CONN_MAX_AGE says otherwise. Put PgBouncer in front at scale.
 os.environ.setdefault("DB_CONN_MAX_AGE", "0")
+# The query embedding's onnxruntime threads must not spin after each question on the cores the event loop needs
+# (~26 ms of CPU per question; EMBEDDING_ONNX_SPINNING in settings).
+os.environ.setdefault("EMBEDDING_ONNX_SPINNING", "0")
 
 application = get_asgi_application()
 
