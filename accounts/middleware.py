@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import SESSION_KEY, logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -44,8 +44,10 @@ class SessionLifetimeMiddleware:
                 if seen is None or now - seen >= SEEN_RESOLUTION_SECONDS:
                     request.session[SESSION_SEEN_KEY] = now
         response = self.get_response(request)
-        # A sign-in during this request starts the clock (the session was cycled, so the keys are gone).
-        if request.user.is_authenticated and SESSION_STARTED_KEY not in request.session:
+        # A sign-in during this request starts the clock (the session was cycled, so the keys are gone). Only a
+        # session sign-in: a request authenticated by an API token has no session and must not get one (that
+        # was a session row written and a cookie set on every API call).
+        if SESSION_KEY in request.session and SESSION_STARTED_KEY not in request.session:
             now = time.time()
             request.session[SESSION_STARTED_KEY] = now
             request.session[SESSION_SEEN_KEY] = now

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
@@ -182,7 +183,7 @@ def passage_data(event: PassageShown) -> dict[str, Any]:
 
 async def _sse(events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
     streaming = False
-    async for event in coalesced(events):
+    async for event in coalesced(events, flush_interval=settings.CHAT_STREAM_FLUSH_MS / 1000):
         if isinstance(event, AnswerToken):
             if not streaming:
                 streaming = True

@@ -390,6 +390,10 @@ EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2") or "all-MiniLM-
 # Fixed by the chunk table's vector column; changing it needs a migration and a re-embed.
 EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 384, minimum=1)
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32, minimum=1)
+# onnxruntime's worker threads spin for a while after each run, waiting for the next one: good for an
+# ingestion worker's back-to-back batches, but in the web process a query embedding cost ~32 ms of CPU instead of
+# ~6 ms, taken from the event loop's cores. assistant/asgi.py turns it off for the web process.
+EMBEDDING_ONNX_SPINNING = env_bool("EMBEDDING_ONNX_SPINNING", True)
 
 
 # --- LLM gateway (assistant.llm) ------------------------------------------------------------------------
@@ -519,6 +523,9 @@ CHAT_CONTEXT_MARGIN_TOKENS = env_int("CHAT_CONTEXT_MARGIN_TOKENS", 256, minimum=
 CHAT_HISTORY_MAX_TURNS = env_int("CHAT_HISTORY_MAX_TURNS", 12, minimum=0)
 CHAT_SUMMARY_MAX_TOKENS = env_int("CHAT_SUMMARY_MAX_TOKENS", 400, minimum=0)
 CHAT_MAX_QUESTION_CHARS = env_int("CHAT_MAX_QUESTION_CHARS", 4000, minimum=100)
+# An answer streams as at most one event per this many milliseconds (the first token at once): each event is a
+# socket write, the largest cost of relaying a token. 0: every token as soon as it can be written.
+CHAT_STREAM_FLUSH_MS = env_int("CHAT_STREAM_FLUSH_MS", 100, minimum=0)
 # Hosts that links in answers may point to (besides Docent itself); any other link is shown as plain text.
 CHAT_ALLOWED_LINK_HOSTS = env_list("CHAT_ALLOWED_LINK_HOSTS")
 

@@ -92,14 +92,19 @@ class _End:
     pass
 
 
-async def coalesced(events: AsyncIterator[ChatEvent]) -> AsyncIterator[ChatEvent]:
-    """``events`` with the answer tokens that arrived while the previous event was being sent merged into one.
+async def coalesced(events: AsyncIterator[ChatEvent], *, flush_interval: float = 0.0) -> AsyncIterator[ChatEvent]:
+    """``events`` with answer tokens merged: at most one token event per ``flush_interval`` seconds.
 
-    The chat turn runs in its own task and never waits for the client: at a quiet moment every token goes out
-    on its own, as before; when the process is busy, what has piled up goes out as one event instead of one
-    write per token (the write and its wrapping were the largest cost of relaying a token under load).
-    Stopping (the client went away) cancels the turn's task, which stores the partial answer as before."""
+    The chat turn runs in its own task and never waits for the client. The first token goes out at once (time
+    to first token is not delayed); after a token event, the tokens that arrive within ``flush_interval`` go out
+    together as one event when it has passed, other events (citations, done, error) at once, after the tokens
+    before them. Each event is one socket write, the largest cost of relaying a token (docs/performance.md); at
+    30 tokens/s a 0.1 s interval sends ~3 tokens per event, 10 updates a second, still a smooth stream to read.
+    With ``flush_interval`` 0, a token goes out alone unless others piled up while the previous event was
+    being written. Stopping (the client went away) cancels the turn's task, which stores the partial answer as
+    before."""
     queue: asyncio.Queue[ChatEvent | _End | Exception] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
 
     async def produce() -> None:
         try:
@@ -111,9 +116,14 @@ async def coalesced(events: AsyncIterator[ChatEvent]) -> AsyncIterator[ChatEvent
             queue.put_nowait(_End())
 
     task = asyncio.create_task(produce())
+    token_sent_at: float | None = None
     try:
         while True:
             batch = [await queue.get()]
+            if isinstance(batch[0], AnswerToken) and flush_interval > 0 and token_sent_at is not None:
+                wait = token_sent_at + flush_interval - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
             while not queue.empty():
                 batch.append(queue.get_nowait())
             for item in _merge_tokens(batch):
@@ -121,6 +131,8 @@ async def coalesced(events: AsyncIterator[ChatEvent]) -> AsyncIterator[ChatEvent
                     return
                 if isinstance(item, Exception):
                     raise item
+                if isinstance(item, AnswerToken):
+                    token_sent_at = loop.time()
                 yield item
     finally:
         if not task.done():

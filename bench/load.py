@@ -479,13 +479,26 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         setup = stack.manage(SETUP, {"model_url": model_url, "users": users})
         tokens: list[str] = setup["tokens"]
         web_port = free_port()
-        stack.start(
-            "web",
-            [
-                sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1",
-                "--port", str(web_port), "--log-level", "warning", "--no-access-log", "--backlog", "4096",
-            ],
-        )  # fmt: skip
+        if args.web_workers == 1:
+            # What `make run` starts: one uvicorn process.
+            stack.start(
+                "web",
+                [
+                    sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1",
+                    "--port", str(web_port), "--log-level", "warning", "--no-access-log", "--backlog", "4096",
+                ],
+            )  # fmt: skip
+        else:
+            # What the image and deploy/k8s run: gunicorn with WEB_CONCURRENCY uvicorn workers.
+            stack.start(
+                "web",
+                [
+                    sys.executable, "-m", "gunicorn", "assistant.asgi:application", "-c", "deploy/gunicorn.conf.py",
+                    "--bind", f"127.0.0.1:{web_port}", "--log-level", "warning", "--access-logfile", "/dev/null",
+                    "--backlog", "4096",
+                ],
+                WEB_CONCURRENCY=str(args.web_workers),
+            )  # fmt: skip
         url = f"http://127.0.0.1:{web_port}"
         wait_http(f"{url}/healthz")
         async with httpx.AsyncClient(timeout=120) as client:
@@ -556,6 +569,13 @@ def cli() -> None:
     parser.add_argument("--skip-chats", action="store_true", help="only the ingestion load")
     parser.add_argument("--db-pool", type=int, default=40, help="DB_POOL_MAX_SIZE of each process (0: no pool)")
     parser.add_argument("--merge", action="store_true", help="keep the other sections of an existing load.json")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the results")
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=1,
+        help="1: one uvicorn process (make run); N: gunicorn with N uvicorn workers (deploy/gunicorn.conf.py)",
+    )
     parser.add_argument(
         "--note",
         default="2-core machine; load client and model server on the same cores",
@@ -578,7 +598,9 @@ def cli() -> None:
             "tokens": args.tokens,
             "tokens_per_second": args.tokens_per_second,
             "embedding_backend": args.embedding_backend,
-            "web": "one uvicorn (ASGI) process",
+            "web": "one uvicorn (ASGI) process"
+            if args.web_workers == 1
+            else f"gunicorn with {args.web_workers} uvicorn workers (deploy/gunicorn.conf.py)",
             "db_pool_max_size": args.db_pool,
             "ramp_seconds": args.ramp_seconds,
             "worker_nice": args.worker_nice,
@@ -586,12 +608,12 @@ def cli() -> None:
         "duration_seconds": round(time.time() - started, 1),
         **results,
     }
-    if args.merge and RESULTS.exists():
-        previous = json.loads(RESULTS.read_text())
+    if args.merge and args.results.exists():
+        previous = json.loads(args.results.read_text())
         previous.setdefault("runs", []).append({k: previous.get(k) for k in ("command", "machine", "duration_seconds")})
         report = {**previous, **report}
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    args.results.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.results}")
     machine = report["machine"]
     print(f"load average before {machine['load_average_before']}, after {machine['load_average_after']}")
 

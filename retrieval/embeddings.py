@@ -121,6 +121,8 @@ class OnnxEmbedder:
             )
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not settings.EMBEDDING_ONNX_SPINNING:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._inputs = {node.name for node in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(Path(_resolve_model_path(model_name)) / "tokenizer.json"))

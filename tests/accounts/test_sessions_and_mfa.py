@@ -8,10 +8,12 @@ import time
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.test import Client
 
 from accounts.middleware import SESSION_SEEN_KEY, SESSION_STARTED_KEY
 from accounts.models import User
+from accounts.services import create_api_token
 from tests.accounts.conftest import PASSWORD, Team
 
 pytestmark = pytest.mark.django_db
@@ -115,3 +117,19 @@ def test_curators_are_not_asked_for_mfa(mfa_required, curator: User) -> None:
 def test_without_admin_mfa_required_admins_go_straight_in(admin_user: User) -> None:
     assert not settings.ADMIN_MFA_REQUIRED
     assert signed_in(admin_user).get("/admin/").status_code == 200
+
+
+def test_api_token_requests_create_no_session(team: Team) -> None:
+    client = Client()
+    raw = create_api_token(user=team.alice, name="script").raw
+    for _ in range(2):
+        response = client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {raw}")
+        assert response.status_code == 200
+        assert settings.SESSION_COOKIE_NAME not in response.cookies
+    assert not Session.objects.exists()
+
+
+def test_sign_in_starts_the_session_clock(team: Team) -> None:
+    client = Client()
+    client.post("/accounts/login/", {"login": "alice", "password": PASSWORD})
+    assert SESSION_STARTED_KEY in client.session and SESSION_SEEN_KEY in client.session

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import cast
 
 import pytest
 from asgiref.sync import async_to_sync
 
-from assistant.services import AnswerToken, ChatEvent
+from assistant.services import AnswerDone, AnswerToken, ChatEvent
 from assistant.streaming import coalesced
 
 
@@ -73,3 +74,35 @@ def test_a_failure_of_the_turn_reaches_the_caller() -> None:
 
     with pytest.raises(RuntimeError, match="boom"):
         async_to_sync(run)()
+
+
+async def _timed(stream: AsyncIterator[ChatEvent]) -> list[tuple[float, ChatEvent]]:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    return [(loop.time() - started, event) async for event in stream]
+
+
+def test_with_a_flush_interval_the_first_token_goes_at_once_and_the_rest_in_batches() -> None:
+    words = [f"w{n} " for n in range(30)]  # 30 tokens, one every 10 ms: 0.3 s
+
+    timed = async_to_sync(_timed)(coalesced(_answer(words, 0.01, []), flush_interval=0.2))
+    texts = [event.text for _, event in timed if isinstance(event, AnswerToken)]
+    assert "".join(texts) == "".join(words)
+    assert texts[0] == "w0 " and timed[0][0] < 0.1, "the first token is not held back"
+    assert 2 <= len(texts) <= 6, texts  # about one event per 0.2 s instead of 30
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(timed)]
+    assert min(gaps) >= 0.19
+
+
+def test_with_a_flush_interval_other_events_are_not_held_back() -> None:
+    async def answer() -> AsyncIterator[ChatEvent]:
+        yield AnswerToken("a ")
+        await asyncio.sleep(0.01)
+        yield AnswerToken("b ")
+        await asyncio.sleep(0.6)  # "b " goes out at 0.5 s, the next token could not before 1 s
+        yield AnswerDone(1, 1, "a b", "complete", "", [], [], "m", "chat")
+
+    timed = async_to_sync(_timed)(coalesced(answer(), flush_interval=0.5))
+    assert [type(event).__name__ for _, event in timed] == ["AnswerToken", "AnswerToken", "AnswerDone"]
+    assert 0.49 <= timed[1][0] < 0.6, "the second token waited for the interval"
+    assert timed[2][0] < 0.9, "the done event went out as soon as it came"
