@@ -390,10 +390,10 @@ EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2") or "all-MiniLM-
 # Fixed by the chunk table's vector column; changing it needs a migration and a re-embed.
 EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 384, minimum=1)
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32, minimum=1)
-# onnxruntime's worker threads spin for a while after each run, waiting for the next one: good for an
-# ingestion worker's back-to-back batches, but in the web process a query embedding cost ~32 ms of CPU instead of
-# ~6 ms, taken from the event loop's cores. assistant/asgi.py turns it off for the web process.
-EMBEDDING_ONNX_SPINNING = env_bool("EMBEDDING_ONNX_SPINNING", True)
+# onnxruntime's worker threads spin for a while after each run, waiting for the next one. Off by default: in the
+# web process a query embedding cost ~32 ms of CPU instead of ~6 ms (assistant/asgi.py also turns it off), and
+# on 2 cores the ingestion pipeline ran 32% faster without it (docs/performance.md, Ingestion).
+EMBEDDING_ONNX_SPINNING = env_bool("EMBEDDING_ONNX_SPINNING", False)
 
 
 # --- LLM gateway (assistant.llm) ------------------------------------------------------------------------
