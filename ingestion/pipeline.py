@@ -316,7 +316,8 @@ def run_and_drain(*, jobs: Sequence[IngestionJob], embedder: Embedder, drain_sec
     ``drain_seconds`` have passed; one result per job id.
 
     Each run's chunks are written by a writer thread (its own database connection) while the next run is
-    parsed and embedded, so the database work overlaps the encoder's instead of adding to it. At most one
+    parsed and embedded, so waiting on the database overlaps the encoder (with the database on the same cores,
+    as in the embedded setup, it only moves CPU time: docs/performance.md, Ingestion). At most one
     write is in flight, and a run's jobs stay running (with their heartbeat) until their write commits.
     If the task's time limit interrupts the encoder, the write in flight still completes before the
     exception leaves; the run being embedded is left running for ``requeue_run``.

@@ -29,6 +29,17 @@ def queue(alice, name: str, data: bytes) -> IngestionJob:
     return upload_document(data=data, filename=name, owner=alice, access=Access(user_ids=(alice.pk,)), enqueue=False)
 
 
+def assert_chunks_carry_their_own_vectors(job: IngestionJob, *, chunk_count: int) -> None:
+    """Each chunk holds the vector of its own text (the real default model, embedded alone, for comparison)."""
+    embedder = get_embedder()
+    chunks = list(Chunk.objects.filter(version_id=job.version_id).order_by("ordinal"))
+    assert len(chunks) == chunk_count > 0
+    alone = embedder.embed_passages([chunk.text for chunk in chunks])
+    stored = np.array([chunk.embedding for chunk in chunks], dtype=np.float32)
+    assert np.all(np.sum(alone * stored, axis=1) > 0.99)
+    assert {chunk.embedding_model for chunk in chunks} == {embedder.model_id}
+
+
 def test_one_task_runs_queued_small_jobs_together_and_each_gets_its_own_vectors(alice):
     jobs = [queue(alice, f"{n}.md", text.encode()) for n, text in enumerate(TEXTS)]
 
@@ -40,15 +51,8 @@ def test_one_task_runs_queued_small_jobs_together_and_each_gets_its_own_vectors(
     assert len({row.run_id for row in rows.values()}) == 1
     # The other jobs' own task messages find them done and do nothing.
     assert ingest_version_task.apply(args=(jobs[1].pk,)).get() == "already ready"
-    # Each chunk carries the vector of its own text (the real default model, embedded alone, for comparison).
-    embedder = get_embedder()
     for job in jobs:
-        chunks = list(Chunk.objects.filter(version_id=job.version_id).order_by("ordinal"))
-        assert len(chunks) == rows[job.pk].chunk_count > 0
-        alone = embedder.embed_passages([chunk.text for chunk in chunks])
-        stored = np.array([chunk.embedding for chunk in chunks], dtype=np.float32)
-        assert np.all(np.sum(alone * stored, axis=1) > 0.99)
-        assert {chunk.embedding_model for chunk in chunks} == {embedder.model_id}
+        assert_chunks_carry_their_own_vectors(job, chunk_count=rows[job.pk].chunk_count)
 
 
 def test_a_bad_file_in_a_batch_fails_alone_and_a_missing_blob_goes_back_to_the_queue(alice, settings):
@@ -119,13 +123,8 @@ def test_a_worker_drains_further_batches_writing_each_while_the_next_embeds(alic
     rows = {job.pk: job for job in IngestionJob.objects.filter(pk__in=[job.pk for job in jobs])}
     assert {row.status for row in rows.values()} == {"ready"}
     assert len({row.run_id for row in rows.values()}) == 1
-    embedder = get_embedder()  # the real default model: every chunk must carry its own text's vector
     for job in jobs:
-        chunks = list(Chunk.objects.filter(version_id=job.version_id).order_by("ordinal"))
-        assert len(chunks) == rows[job.pk].chunk_count > 0
-        alone = embedder.embed_passages([chunk.text for chunk in chunks])
-        stored = np.array([chunk.embedding for chunk in chunks], dtype=np.float32)
-        assert np.all(np.sum(alone * stored, axis=1) > 0.99)
+        assert_chunks_carry_their_own_vectors(job, chunk_count=rows[job.pk].chunk_count)
 
 
 @pytest.mark.django_db(transaction=True)
