@@ -394,6 +394,10 @@ EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32, minimum=1)
 # web process a query embedding cost ~32 ms of CPU instead of ~6 ms (assistant/asgi.py also turns it off), and
 # on 2 cores the ingestion pipeline ran 32% faster without it (docs/performance.md, Ingestion).
 EMBEDDING_ONNX_SPINNING = env_bool("EMBEDDING_ONNX_SPINNING", False)
+# How many batches of passages onnxruntime encodes side by side, one thread each (default: the CPUs this
+# process may use). In a container, set it to the CPU limit; with several worker processes per machine,
+# to the CPUs divided by their number.
+EMBEDDING_ONNX_LANES = env_int("EMBEDDING_ONNX_LANES", len(os.sched_getaffinity(0)), minimum=1)
 
 
 # --- LLM gateway (assistant.llm) ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -110,7 +111,7 @@ class OnnxEmbedder:
     torch backend's to ~1e-6; the int8 model's differ slightly and are recorded under their own model ID.
     """
 
-    def __init__(self, model_name: str, *, variant: str, batch_size: int) -> None:
+    def __init__(self, model_name: str, *, variant: str, batch_size: int, lanes: int = 1) -> None:
         import onnxruntime
 
         path = onnx_model_path(model_name, variant)
@@ -123,6 +124,13 @@ class OnnxEmbedder:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         if not settings.EMBEDDING_ONNX_SPINNING:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # One thread per run; parallelism comes from running whole batches side by side (``lanes``). Splitting
+        # each operator across threads makes every thread wait for the slowest at each of the graph's
+        # operators: on 2 cores that left ~15% of the CPU idle, and any other work on the machine (the
+        # pipeline's parsing and writes) stalled both threads, not one.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self._lanes = max(1, lanes)
         self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._inputs = {node.name for node in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(Path(_resolve_model_path(model_name)) / "tokenizer.json"))
@@ -142,9 +150,19 @@ class OnnxEmbedder:
         encodings = [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
         order = sorted(range(len(texts)), key=lambda index: len(encodings[index]))
         result = np.zeros((len(texts), self.dimensions), dtype=np.float32)
-        for start in range(0, len(order), self._batch_size):
-            indexes = order[start : start + self._batch_size]
-            result[indexes] = self._embed_batch([encodings[index] for index in indexes])
+        batches = [order[start : start + self._batch_size] for start in range(0, len(order), self._batch_size)]
+        sequences = [[encodings[index] for index in indexes] for indexes in batches]
+        embedded: list[Vectors]
+        if self._lanes == 1 or len(batches) == 1:
+            embedded = [self._embed_batch(batch) for batch in sequences]
+        else:
+            # A pool per call, not per instance: a worker process forked after the embedder was built must
+            # not inherit a pool whose threads did not survive the fork. Starting two threads costs far less
+            # than one batch. onnxruntime releases the GIL while it runs.
+            with ThreadPoolExecutor(max_workers=min(self._lanes, len(batches))) as lanes:
+                embedded = list(lanes.map(self._embed_batch, sequences))
+        for indexes, vectors in zip(batches, embedded, strict=True):
+            result[indexes] = vectors
         return result
 
     def embed_query(self, text: str) -> Vectors:
@@ -223,9 +241,17 @@ def export_onnx_models(model_name: str) -> dict[str, Path]:
 
 EMBEDDER_BACKENDS: dict[str, Callable[[], Embedder]] = {
     "torch": lambda: SentenceTransformerEmbedder(settings.EMBEDDING_MODEL, batch_size=settings.EMBEDDING_BATCH_SIZE),
-    "onnx": lambda: OnnxEmbedder(settings.EMBEDDING_MODEL, variant="onnx", batch_size=settings.EMBEDDING_BATCH_SIZE),
+    "onnx": lambda: OnnxEmbedder(
+        settings.EMBEDDING_MODEL,
+        variant="onnx",
+        batch_size=settings.EMBEDDING_BATCH_SIZE,
+        lanes=settings.EMBEDDING_ONNX_LANES,
+    ),
     "onnx-int8": lambda: OnnxEmbedder(
-        settings.EMBEDDING_MODEL, variant="onnx-int8", batch_size=settings.EMBEDDING_BATCH_SIZE
+        settings.EMBEDDING_MODEL,
+        variant="onnx-int8",
+        batch_size=settings.EMBEDDING_BATCH_SIZE,
+        lanes=settings.EMBEDDING_ONNX_LANES,
     ),
     "hashing": lambda: HashingEmbedder(settings.EMBEDDING_DIMENSIONS),
 }

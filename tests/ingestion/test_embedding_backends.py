@@ -69,3 +69,31 @@ def test_onnx_batches_by_token_count_and_returns_vectors_in_order(onnx_exported)
     assert np.allclose(vectors, alone, atol=1e-5)  # padding never changes a vector, order is the caller's
     lengths = sorted(len(embedder._tokenizer.encode(text).ids) for text in texts)
     assert widths[:2] == [lengths[1], lengths[3]]  # two batches, each as wide as its longest sequence
+
+
+@pytest.mark.slow
+def test_onnx_lanes_encode_batches_side_by_side_with_the_same_vectors(onnx_exported):
+    import threading
+
+    from retrieval.embeddings import OnnxEmbedder
+
+    lanes_seen: set[int] = set()
+    # Each lane's first batch waits for another lane's: with one lane only, the barrier would time out.
+    both_lanes_busy = threading.Barrier(2, timeout=30)
+
+    class Recording(OnnxEmbedder):
+        def _embed_batch(self, sequences: list[list[int]]):
+            if threading.get_ident() not in lanes_seen:
+                lanes_seen.add(threading.get_ident())
+                both_lanes_busy.wait()
+            return super()._embed_batch(sequences)
+
+    texts = [f"Passage {n}: the travel policy covers economy flights. " * (1 + n % 7) for n in range(40)]
+    one_lane = OnnxEmbedder(settings.EMBEDDING_MODEL, variant="onnx-int8", batch_size=4, lanes=1)
+    two_lanes = Recording(settings.EMBEDDING_MODEL, variant="onnx-int8", batch_size=4, lanes=2)
+
+    vectors = two_lanes.embed_passages(texts)
+
+    assert len(lanes_seen) == 2 and threading.get_ident() not in lanes_seen
+    assert np.array_equal(vectors, one_lane.embed_passages(texts))  # same batches, same kernels: same bits
+    assert int(np.argmax(vectors @ one_lane.embed_query(texts[9]))) == 9

@@ -107,9 +107,10 @@ def test_a_job_over_the_soft_time_limit_fails_with_a_message_and_the_worker_goes
     purge_ingestion_queue()
     env: dict[str, Any] = {"MEDIA_ROOT": str(media_root), "EMBEDDING_BACKEND": "torch"}  # ~20 passages/s
     with celery_worker(queues="ingestion", log_path=tmp_path / "worker.log", **env) as worker:
-        slow = upload_document(data=long_text(300), filename="manual.md", owner=alice, access=Access(), enqueue=False)
-        # The limits travel with the message (the sender's settings): a few hundred chunks outlast 10 s.
-        ingest_version_task.apply_async(args=(slow.pk,), soft_time_limit=10, time_limit=60)
+        slow = upload_document(data=long_text(400), filename="manual.md", owner=alice, access=Access(), enqueue=False)
+        # The limits travel with the message (the sender's settings). 400 chunks take torch 10-20 s here, well
+        # over 4 s (300 chunks once finished inside 10 s on a quiet machine).
+        ingest_version_task.apply_async(args=(slow.pk,), soft_time_limit=4, time_limit=60)
         quick = upload_document(data=files.html_bytes(), filename="expenses.html", owner=alice, access=Access())
         wait_until(lambda: job_of(slow.version.document_id).status == "failed", timeout=120, what="the slow job")
         assert "took too long" in job_of(slow.version.document_id).error

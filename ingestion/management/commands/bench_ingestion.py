@@ -75,6 +75,7 @@ class Command(BaseCommand):
             "embedding_batch_size": settings.EMBEDDING_BATCH_SIZE,
             "machine": f"{platform.machine()}, {_cpus()} CPUs (shared)",
             "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+            "embedding_onnx_lanes": settings.EMBEDDING_ONNX_LANES,
             "batching": {
                 "max_jobs": settings.INGESTION_BATCH_MAX_JOBS,
                 "max_bytes": settings.INGESTION_BATCH_MAX_BYTES,
@@ -91,8 +92,9 @@ class Command(BaseCommand):
 
         created: list[int] = []
         rejected = 0
-        # The job code asks get_embedder(); pin this backend for the run.
-        with override_settings(EMBEDDING_BACKEND=backend, INGESTION_MAX_CONCURRENT_JOBS=10_000):
+        # The job code asks get_embedder(); pin this backend for the run. DEBUG off, as on a production worker:
+        # with it on (DOCENT_DEV=1), Django records every query and formats its SQL.
+        with override_settings(EMBEDDING_BACKEND=backend, INGESTION_MAX_CONCURRENT_JOBS=10_000, DEBUG=False):
             start = time.perf_counter()
             # Upload everything first, as a folder upload or `manage.py ingest` does, then drain the queue the
             # way a worker does: claim a batch, run it, until nothing is queued.
