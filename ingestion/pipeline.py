@@ -32,7 +32,7 @@ from ingestion.parsers import PARSERS, ParseError, UnsupportedType, detect_type
 from ingestion.storage import read_blob
 from retrieval.access import acl_for_document
 from retrieval.embeddings import Embedder, Vectors
-from retrieval.services import NewChunk, replace_document_chunks
+from retrieval.services import DocumentChunks, NewChunk, replace_chunks_of_documents
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,8 @@ def parse_and_chunk(*, data: bytes, filename: str, params: ChunkParams) -> Prepa
 def embed_drafts(
     drafts: Sequence[ChunkDraft], *, embedder: Embedder, on_batch: Callable[[int], None] | None = None
 ) -> Vectors:
-    """Embed in slices of 4 x EMBEDDING_BATCH_SIZE, calling ``on_batch(done)`` after each (heartbeat).
+    """Embed in slices of 8 x EMBEDDING_BATCH_SIZE, calling ``on_batch(done)`` after each (heartbeat; 13 s
+    for a slice on the slowest backend, torch on 2 cores).
 
     Texts go to the encoder shortest first (by the chunker's token count), so each batch holds passages of
     similar length and pads little (the encoder's cost grows with the longest text of a batch); vectors come
@@ -101,7 +102,8 @@ def embed_drafts(
     """
     vectors = np.zeros((len(drafts), embedder.dimensions), dtype=np.float32)
     order = sorted(range(len(drafts)), key=lambda index: drafts[index].token_count)
-    step = max(settings.EMBEDDING_BATCH_SIZE, 1) * 4
+    # Several batches per slice, so that the ONNX encoder's lanes (EMBEDDING_ONNX_LANES) all have work.
+    step = max(settings.EMBEDDING_BATCH_SIZE, 1) * 8
     for start in range(0, len(order), step):
         indexes = order[start : start + step]
         vectors[indexes] = embedder.embed_passages([drafts[index].text for index in indexes])
@@ -116,32 +118,88 @@ def write_version_chunks(
     """Make this version's chunks the document's live chunks, unless a newer version is already live.
 
     Runs in one transaction holding the document row lock, so an access change cannot interleave: the ACL
-    written is the document's ACL at commit time. Returns (chunk count, whether the version went live).
+    written is the document's ACL at commit time. Returns (chunk count, whether the version went live); raises
+    ``Document.DoesNotExist`` when the document is gone.
+    """
+    written = write_versions_chunks(
+        items=[VersionChunks(version=version, drafts=drafts, vectors=vectors)],
+        model_id=model_id,
+        chunker_version=chunker_version,
+    )
+    if version.pk not in written:
+        raise Document.DoesNotExist(f"Document {version.document_id} no longer exists.")
+    return written[version.pk]
+
+
+@dataclass(frozen=True)
+class VersionChunks:
+    version: DocumentVersion
+    drafts: Sequence[ChunkDraft]
+    vectors: Vectors
+
+
+def write_versions_chunks(
+    *, items: Sequence[VersionChunks], model_id: str, chunker_version: str
+) -> dict[int, tuple[int, bool]]:
+    """``write_version_chunks`` for versions of different documents, in one transaction and one COPY.
+
+    Returns (chunk count, whether it went live) per version id; a version whose document is gone is left out.
+    Document rows are locked in id order, so two writers never wait on each other in a cycle.
     """
     with transaction.atomic():
-        document = Document.objects.select_for_update().get(pk=version.document_id)
-        if document.current_version_id is not None and document.current_version_id > version.pk:
-            return 0, False
-        acl = acl_for_document(
-            is_public=document.is_public,
-            group_ids=document.groups.values_list("id", flat=True),
-            user_ids=document.users.values_list("id", flat=True),
-            owner_id=document.owner_id,
-        )
-        count = replace_document_chunks(
-            document_id=document.pk,
-            version_id=version.pk,
-            acl=acl,
-            chunks=[
+        locked = Document.objects.select_for_update().filter(pk__in={item.version.document_id for item in items})
+        documents = {document.pk: document for document in locked.order_by("pk")}
+        going_live = [item for item in items if _may_go_live(documents.get(item.version.document_id), item.version)]
+        group_ids, user_ids = _access_of([item.version.document_id for item in going_live])
+        replacements = []
+        for item in going_live:
+            document = documents[item.version.document_id]
+            acl = acl_for_document(
+                is_public=document.is_public,
+                group_ids=group_ids.get(document.pk, []),
+                user_ids=user_ids.get(document.pk, []),
+                owner_id=document.owner_id,
+            )
+            chunks = [
                 NewChunk(text=draft.text, embedding=vector, token_count=draft.token_count, locator=draft.locator)
-                for draft, vector in zip(drafts, vectors, strict=True)
-            ],
-            embedding_model=model_id,
-            chunker_version=chunker_version,
+                for draft, vector in zip(item.drafts, item.vectors, strict=True)
+            ]
+            replacements.append(
+                DocumentChunks(document_id=document.pk, version_id=item.version.pk, acl=acl, chunks=chunks)
+            )
+        counts = replace_chunks_of_documents(
+            documents=replacements, embedding_model=model_id, chunker_version=chunker_version
         )
-        document.current_version = version
-        document.save(update_fields=["current_version", "updated_at"])
-    return count, True
+        for item in going_live:
+            document = documents[item.version.document_id]
+            document.current_version = item.version
+            document.save(update_fields=["current_version", "updated_at"])
+    live = {item.version.pk for item in going_live}
+    return {
+        item.version.pk: (counts[item.version.document_id], True) if item.version.pk in live else (0, False)
+        for item in items
+        if item.version.document_id in documents
+    }
+
+
+def _may_go_live(document: Document | None, version: DocumentVersion) -> bool:
+    """Not when the document is gone, nor when a newer version of it is already live."""
+    if document is None:
+        return False
+    return document.current_version_id is None or document.current_version_id <= version.pk
+
+
+def _access_of(document_ids: Sequence[int]) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """Group ids and user ids each document is shared with, in two queries for all of them."""
+    group_ids: dict[int, list[int]] = {}
+    user_ids: dict[int, list[int]] = {}
+    groups = Document.groups.through.objects.filter(document_id__in=document_ids)
+    for document_id, group_id in groups.values_list("document_id", "group_id"):
+        group_ids.setdefault(document_id, []).append(group_id)
+    users = Document.users.through.objects.filter(document_id__in=document_ids)
+    for document_id, user_id in users.values_list("document_id", "user_id"):
+        user_ids.setdefault(document_id, []).append(user_id)
+    return group_ids, user_ids
 
 
 # --- job state ----------------------------------------------------------------------------------------
@@ -375,6 +433,7 @@ def _prepare_and_embed(
     if not prepared:
         return results, None
     job_ids = [job.pk for job, _ in prepared]
+    _record_parsed(prepared)
     drafts = [draft for _, ready in prepared for draft in ready.drafts]
     total = max(len(drafts), 1)
     advance_jobs(job_ids=job_ids, status=Status.EMBEDDING, progress=EMBEDDING)
@@ -402,27 +461,20 @@ def _write_all_in_thread(embedded: _Embedded) -> dict[int, JobResult]:
 def _write_all(
     *, prepared: list[tuple[IngestionJob, Prepared]], vectors: dict[int, Vectors], model_id: str, params: ChunkParams
 ) -> dict[int, JobResult]:
-    """Write every job's chunks in one transaction (one commit to wait for, not one per document), each job
-    in its own savepoint so that a database error in one leaves the others. Documents are locked in id order,
-    so two runs never wait on each other in a cycle."""
+    """Write every job's chunks in one transaction (one commit to wait for, not one per document), and if the
+    documents are all different, with one COPY (``write_versions_chunks``). Should the database refuse that
+    (one job's rows), or a document appear twice, each job is written in its own savepoint instead, so that
+    a database error in one leaves the others."""
     results: dict[int, JobResult] = {}
-    written: dict[int, int] = {}
     try:
         with transaction.atomic():
-            for job, ready in sorted(prepared, key=lambda pair: (pair[0].version.document_id, pair[0].pk)):
-                try:
-                    with transaction.atomic():
-                        written[job.pk] = _finish(
-                            job=job, prepared=ready, vectors=vectors[job.pk], model_id=model_id, params=params
-                        )
-                except TRANSIENT_ERRORS:
-                    raise  # the connection is gone: the whole write transaction with it
-                except Document.DoesNotExist as exc:
-                    results[job.pk] = JobResult(Outcome.FAILED, error=exc)  # deleted while it ran: nothing to write
-                except DatabaseError as exc:
-                    logger.exception("ingestion job %s could not be written", job.pk)
-                    fail_job(job_id=job.pk, error="The document could not be saved (database error).")
-                    results[job.pk] = JobResult(Outcome.FAILED, error=exc)
+            written = _write_together(
+                prepared=prepared, vectors=vectors, model_id=model_id, params=params, results=results
+            )
+            if written is None:
+                written = _write_one_by_one(
+                    prepared=prepared, vectors=vectors, model_id=model_id, params=params, results=results
+                )
     except TRANSIENT_ERRORS as exc:
         for job, _ in prepared:
             retry = requeue_or_fail(job=job, exc=exc)
@@ -438,15 +490,88 @@ def _write_all(
     return results
 
 
+def _write_together(
+    *,
+    prepared: list[tuple[IngestionJob, Prepared]],
+    vectors: dict[int, Vectors],
+    model_id: str,
+    params: ChunkParams,
+    results: dict[int, JobResult],
+) -> dict[int, int] | None:
+    """One COPY for all the jobs; chunk count per job written. None (and nothing written) when the jobs must
+    be written one by one. A job whose document was deleted while it ran goes to ``results`` as failed."""
+    document_ids = [job.version.document_id for job, _ in prepared]
+    if len(set(document_ids)) < len(document_ids):
+        return None  # two versions of a document: the order of their writes decides which goes live
+    try:
+        with transaction.atomic():
+            outcome = write_versions_chunks(
+                items=[
+                    VersionChunks(version=job.version, drafts=ready.drafts, vectors=vectors[job.pk])
+                    for job, ready in prepared
+                ],
+                model_id=model_id,
+                chunker_version=params.version,
+            )
+    except TRANSIENT_ERRORS:
+        raise  # the connection is gone: the whole write transaction with it
+    except DatabaseError:
+        logger.warning("a run's chunks could not be written together; writing its jobs one by one", exc_info=True)
+        return None
+    written: dict[int, int] = {}
+    for job, _ in prepared:
+        if job.version_id in outcome:
+            count, live = outcome[job.version_id]
+            _mark_ready(job=job, count=count, live=live)
+            written[job.pk] = count
+        else:
+            gone = Document.DoesNotExist(f"Document {job.version.document_id} no longer exists.")
+            results[job.pk] = JobResult(Outcome.FAILED, error=gone)  # deleted while it ran: nothing to write
+    return written
+
+
+def _write_one_by_one(
+    *,
+    prepared: list[tuple[IngestionJob, Prepared]],
+    vectors: dict[int, Vectors],
+    model_id: str,
+    params: ChunkParams,
+    results: dict[int, JobResult],
+) -> dict[int, int]:
+    """Each job in its own savepoint, documents in id order; failures go to ``results``."""
+    written: dict[int, int] = {}
+    for job, ready in sorted(prepared, key=lambda pair: (pair[0].version.document_id, pair[0].pk)):
+        try:
+            with transaction.atomic():
+                written[job.pk] = _finish(
+                    job=job, prepared=ready, vectors=vectors[job.pk], model_id=model_id, params=params
+                )
+        except TRANSIENT_ERRORS:
+            raise  # the connection is gone: the whole write transaction with it
+        except Document.DoesNotExist as exc:
+            results[job.pk] = JobResult(Outcome.FAILED, error=exc)  # deleted while it ran: nothing to write
+        except DatabaseError as exc:
+            logger.exception("ingestion job %s could not be written", job.pk)
+            fail_job(job_id=job.pk, error="The document could not be saved (database error).")
+            results[job.pk] = JobResult(Outcome.FAILED, error=exc)
+    return written
+
+
 def _prepare(*, job: IngestionJob, params: ChunkParams) -> Prepared:
     version = job.version
     data = read_blob(version.blob_key)
-    prepared = parse_and_chunk(data=data, filename=version.original_name, params=params)
-    advance_jobs(job_ids=[job.pk], status=Status.CHUNKING, progress=CHUNKING)
-    DocumentVersion.objects.filter(pk=version.pk).update(
-        parser_version=prepared.parser_version, detected_type=prepared.media_type
-    )
-    return prepared
+    return parse_and_chunk(data=data, filename=version.original_name, params=params)
+
+
+def _record_parsed(prepared: list[tuple[IngestionJob, Prepared]]) -> None:
+    """Each version's detected type and parser, and its job's progress, in two statements for the whole run."""
+    versions = []
+    for job, ready in prepared:
+        job.version.parser_version = ready.parser_version
+        job.version.detected_type = ready.media_type
+        versions.append(job.version)
+    DocumentVersion.objects.bulk_update(versions, ["parser_version", "detected_type"])
+    advance_jobs(job_ids=[job.pk for job, _ in prepared], status=Status.CHUNKING, progress=CHUNKING)
 
 
 def _finish(*, job: IngestionJob, prepared: Prepared, vectors: Vectors, model_id: str, params: ChunkParams) -> int:
@@ -454,6 +579,11 @@ def _finish(*, job: IngestionJob, prepared: Prepared, vectors: Vectors, model_id
     count, live = write_version_chunks(
         version=job.version, drafts=prepared.drafts, vectors=vectors, model_id=model_id, chunker_version=params.version
     )
+    _mark_ready(job=job, count=count, live=live)
+    return count
+
+
+def _mark_ready(*, job: IngestionJob, count: int, live: bool) -> None:
     IngestionJob.objects.filter(pk=job.pk).update(
         status=Status.READY,
         progress=100,
@@ -462,7 +592,6 @@ def _finish(*, job: IngestionJob, prepared: Prepared, vectors: Vectors, model_id
         heartbeat_at=timezone.now(),
         finished_at=timezone.now(),
     )
-    return count
 
 
 def stale_document_ids(*, model_id: str, chunker_version: str) -> list[int]:

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from ingestion import pipeline
-from ingestion.models import IngestionJob
-from ingestion.services import Access, delete_document, upload_document
+from ingestion.models import Document, IngestionJob
+from ingestion.services import Access, add_document_version, delete_document, upload_document
 from ingestion.storage import delete_blob
 from ingestion.tasks import ingest_version_task
-from retrieval.embeddings import get_embedder
+from retrieval.embeddings import HashingEmbedder, get_embedder
 from retrieval.models import Chunk
 from tests.ingestion import files
 
@@ -152,3 +152,89 @@ def test_requeue_run_puts_the_runs_unfinished_jobs_back_in_the_queue(alice, sett
     assert sorted(requeued) == [jobs[1].pk, jobs[2].pk]
     statuses = dict(IngestionJob.objects.filter(pk__in=[job.pk for job in jobs]).values_list("pk", "status"))
     assert statuses == {jobs[0].pk: "failed", jobs[1].pk: "queued", jobs[2].pk: "queued"}
+
+
+def test_a_batch_written_together_gives_each_document_its_own_acl_and_respects_a_newer_live_version(
+    alice, bob, charlie, engineering, settings
+):
+    settings.EMBEDDING_BACKEND = "hashing"  # about what is written; the real model runs in the first test
+    public = upload_document(
+        data=TEXTS[0].encode(), filename="travel.md", owner=alice, access=Access(is_public=True), enqueue=False
+    )
+    team = upload_document(
+        data=TEXTS[1].encode(),
+        filename="leave.md",
+        owner=bob,
+        access=Access(group_ids=(engineering.pk,)),
+        enqueue=False,
+    )
+    private = upload_document(
+        data=TEXTS[2].encode(), filename="laptops.md", owner=charlie, access=Access(), enqueue=False
+    )
+    # A newer version of the team document goes live first; the older one must not replace it.
+    newer = add_document_version(
+        document=team.version.document, data=b"# Leave\n\nThe new leave policy.", filename="leave.md"
+    )
+    pipeline.run_claimed_jobs(jobs=[pipeline.claim_job(job_id=newer.pk)], embedder=get_embedder())
+
+    claimed = pipeline.claim_batch(job_id=public.pk)
+    assert {job.pk for job in claimed} == {public.pk, team.pk, private.pk}
+    results = pipeline.run_claimed_jobs(jobs=claimed, embedder=get_embedder())
+
+    assert {results[job.pk].outcome for job in claimed} == {pipeline.Outcome.READY}
+    expected_acl = {
+        public.version.document_id: ["public", f"user:{alice.pk}"],
+        team.version.document_id: [f"group:{engineering.pk}", f"user:{bob.pk}"],
+        private.version.document_id: [f"user:{charlie.pk}"],
+    }
+    for document_id, acl in expected_acl.items():
+        chunks = list(Chunk.objects.filter(document_id=document_id).order_by("ordinal"))
+        assert chunks and all(chunk.acl == acl for chunk in chunks)
+        assert [chunk.ordinal for chunk in chunks] == list(range(len(chunks)))
+    # The team document kept the newer version's chunks; the older job says why it was not used.
+    assert set(Chunk.objects.filter(document_id=team.version.document_id).values_list("version_id", flat=True)) == {
+        newer.version_id
+    }
+    assert Document.objects.get(pk=team.version.document_id).current_version_id == newer.version_id
+    older = IngestionJob.objects.get(pk=team.pk)
+    assert older.status == "ready" and older.chunk_count == 0 and "newer version" in older.error
+    for job in (public, private):
+        row = IngestionJob.objects.get(pk=job.pk)
+        assert row.chunk_count == Chunk.objects.filter(version_id=job.version_id).count() > 0
+        assert Document.objects.get(pk=job.version.document_id).current_version_id == job.version_id
+
+
+class _NanForOnePassage:
+    """The hashing stand-in, except that it returns NaN for passages holding a marker (a broken model does)."""
+
+    def __init__(self, marker: str) -> None:
+        self._inner = HashingEmbedder(384)
+        self._marker = marker
+        self.model_id = self._inner.model_id
+        self.dimensions = self._inner.dimensions
+
+    def embed_passages(self, texts):
+        vectors = self._inner.embed_passages(texts)
+        vectors[[self._marker in text for text in texts]] = np.nan
+        return vectors
+
+    def embed_query(self, text):
+        return self._inner.embed_query(text)
+
+
+def test_rows_the_database_refuses_fail_their_job_alone_when_a_batch_is_written_together(alice):
+    jobs = [queue(alice, f"{n}.md", text.encode()) for n, text in enumerate(TEXTS)]
+    claimed = pipeline.claim_batch(job_id=jobs[0].pk)
+    assert len(claimed) == 3
+
+    # pgvector refuses NaN, so the run's single COPY fails, and the jobs are written one by one instead.
+    results = pipeline.run_claimed_jobs(jobs=claimed, embedder=_NanForOnePassage("paid leave"))
+
+    assert results[jobs[1].pk].outcome is pipeline.Outcome.FAILED
+    failed = IngestionJob.objects.get(pk=jobs[1].pk)
+    assert failed.status == "failed" and failed.error == "The document could not be saved (database error)."
+    assert not Chunk.objects.filter(document_id=jobs[1].version.document_id).exists()
+    for job in (jobs[0], jobs[2]):
+        assert results[job.pk].outcome is pipeline.Outcome.READY
+        assert IngestionJob.objects.get(pk=job.pk).status == "ready"
+        assert Chunk.objects.filter(version_id=job.version_id).count() == results[job.pk].chunks > 0
