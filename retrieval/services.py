@@ -169,7 +169,12 @@ def replace_chunks_of_documents(
         )
     )
     for document in documents:
-        chunks_replaced.send(sender=Chunk, document_id=document.document_id, version_id=document.version_id)
+        chunks_replaced.send(
+            sender=Chunk,
+            document_id=document.document_id,
+            version_id=document.version_id,
+            texts=[chunk.text for chunk in document.chunks],
+        )
     return {document.document_id: len(document.chunks) for document in documents}
 
 

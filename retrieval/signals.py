@@ -5,5 +5,6 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-# kwargs: document_id (int), version_id (int). Sent inside the transaction that replaced the chunks.
+# kwargs: document_id (int), version_id (int), texts (the new chunks' texts, by ordinal). Sent inside the
+# transaction that replaced the chunks.
 chunks_replaced = Signal()

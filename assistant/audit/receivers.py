@@ -96,14 +96,17 @@ def _admin_change(sender: Any, instance: LogEntry, created: bool, **kwargs: Any)
     )
 
 
-def _chunks_replaced(sender: Any, document_id: int, version_id: int, **kwargs: Any) -> None:
+def _chunks_replaced(sender: Any, document_id: int, version_id: int, texts: list[str], **kwargs: Any) -> None:
     """Flag a document's instruction-like passages at ingestion, so curators see them (documents page) and
-    auditors get an event; at query time they are neutralized and ranked lower whatever the stored flag says."""
+    auditors get an event; at query time they are neutralized and ranked lower whatever the stored flag says.
+
+    The texts come with the signal (the chunks' ids are read only for flagged ones), so screening a clean
+    document costs no query for its chunks."""
+    by_ordinal = {ordinal: reasons for ordinal, text in enumerate(texts) if (reasons := neutralize(text).flags)}
     flags: dict[int, list[str]] = {}
-    for chunk_id, text in Chunk.objects.filter(document_id=document_id).values_list("id", "text"):
-        reasons = neutralize(text).flags
-        if reasons:
-            flags[chunk_id] = reasons
+    if by_ordinal:
+        flagged = Chunk.objects.filter(version_id=version_id, document_id=document_id, ordinal__in=by_ordinal)
+        flags = {chunk_id: by_ordinal[ordinal] for ordinal, chunk_id in flagged.values_list("ordinal", "id")}
     title = Document.objects.filter(pk=document_id).values_list("title", flat=True).first() or ""
     title_flags = scan(title)
     if not flags and not title_flags:
