@@ -237,9 +237,10 @@ def readable_passages(
 # Constant statements with bound parameters only. The optional document filter is a parameter that is NULL
 # when unused (Django's psycopg binds on the client, so the planner sees the constant and drops it).
 
-# Per-key chunk counts (migration 0009): a few primary-key lookups, where a count of the permitted rows reads a
-# GIN bitmap of all of them (33-35 ms for a user reading 100,000 of 1M chunks). A chunk carrying two of the keys
-# counts twice, so this is an upper bound: the exact scan never reads more rows than it says.
+# Per-key chunk counts (migration 0009): a few primary-key lookups (0.14-0.37 ms measured), where a count of the
+# permitted rows reads a GIN bitmap of all of them (50 ms for a user reading 100,000 of 1M chunks, limit 20,001).
+# A chunk carrying two of the keys counts twice, so this is an upper bound: the exact scan never reads more rows
+# than it says.
 _PERMITTED_BOUND_SQL = """
 SELECT coalesce(sum(chunks), 0) FROM retrieval_aclkeycount WHERE key = ANY(%(acl)s::varchar[])
 """
@@ -280,8 +281,7 @@ SELECT id FROM nearest ORDER BY distance, id
 # switch puts the row-level security policy of migration 0004 under every statement that follows. No parallel
 # workers: a search's statements take milliseconds, and starting workers for a permitted count's bitmap scan
 # (now only under a document filter) doubled its time at a million chunks (74 -> 35 ms for a user reading 10%,
-# docs/performance.md); concurrent
-# searches use the cores anyway.
+# docs/performance.md); concurrent searches use the cores anyway.
 _ENTER_SEARCH_CONTEXT_SQL = (
     "SELECT set_config('docent.acl_keys', %(acl_literal)s, true), "
     "set_config('max_parallel_workers_per_gather', '0', true), "
