@@ -4,6 +4,11 @@ its path by their sum, an upper bound of the permitted set, without counting the
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
+import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
@@ -183,3 +188,70 @@ def test_search_does_not_count_the_permitted_rows(team: Team) -> None:
     statements = [query["sql"] for query in queries.captured_queries]
     assert any("FROM retrieval_aclkeycount" in sql for sql in statements)
     assert not any("count(*)" in sql for sql in statements)
+
+
+def _raw_connection() -> psycopg.Connection:
+    """Another session on the test database, as a second writer (Django's connection is the first)."""
+    params = {key: value for key, value in connection.get_connection_params().items() if key != "cursor_factory"}
+    raw = psycopg.connect(**params)
+    # Fail instead of hanging if the writers ever wait on each other in a circle the deadlock detector misses.
+    raw.execute("SET lock_timeout = '10s'")
+    return raw
+
+
+def _insert_chunk(raw: psycopg.Connection, document: Any, ordinal: int, acl: list[str]) -> None:
+    raw.execute(
+        "INSERT INTO retrieval_chunk (document_id, version_id, ordinal, text, locator, acl, embedding, "
+        "embedding_model, chunker_version, token_count, created_at) "
+        "VALUES (%s, %s, %s, 'word', '{}', %s, %s::vector, 'test', 'test', 1, now())",
+        [document.pk, document.versions.get().pk, ordinal, acl, "[" + ",".join(["1"] + ["0"] * 383) + "]"],
+    )
+
+
+def _wait_until_blocked(pid: int) -> None:
+    for _ in range(100):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone()[0] == "Lock":
+                return
+        time.sleep(0.1)
+    raise AssertionError("the second writer never waited for a lock")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_access_change_and_an_ingestion_in_two_transactions_do_not_deadlock(team: Team) -> None:
+    """An ACL update locks the corpus row before any key row, as every chunk insert and delete does (its
+    statistics trigger fires first), so writers lock in one order. Without that, this interleaving deadlocks:
+    the update locks a key row, an ingestion takes the corpus row and waits for that key row, and the update's
+    transaction then writes chunks and waits for the corpus row."""
+    group_key = f"group:{team.group.pk}"
+    changed = write_document(title="changed", passages=["one"], is_public=True)
+    ingested = write_document(title="ingested", passages=["two"], is_public=True)
+    access_change, ingestion = _raw_connection(), _raw_connection()
+    try:
+        access_change.execute(
+            "UPDATE retrieval_chunk SET acl = acl || %s::varchar[] WHERE document_id = %s", [[group_key], changed.pk]
+        )
+        errors: list[BaseException] = []
+
+        def ingest() -> None:
+            try:
+                _insert_chunk(ingestion, ingested, 1, [group_key])
+                ingestion.commit()
+            except BaseException as error:  # reported by the assertion below
+                errors.append(error)
+                ingestion.rollback()
+
+        thread = threading.Thread(target=ingest)
+        thread.start()
+        _wait_until_blocked(ingestion.info.backend_pid)  # on a lock the access change holds
+        _insert_chunk(access_change, changed, 1, [group_key])
+        access_change.commit()
+        thread.join(timeout=15)
+        assert not thread.is_alive()
+        assert errors == []
+    finally:
+        access_change.close()
+        ingestion.close()
+    assert_counts_match_chunks()
+    assert kept_counts()[group_key] == 3
