@@ -447,8 +447,9 @@ RETRIEVAL_HNSW_ITERATIVE_SCAN = env_choice(
     "RETRIEVAL_HNSW_ITERATIVE_SCAN", "relaxed_order", {"off", "relaxed_order", "strict_order"}
 )
 RETRIEVAL_HNSW_MAX_SCAN_TUPLES = env_int("RETRIEVAL_HNSW_MAX_SCAN_TUPLES", 20000, minimum=1)
-# Users who may read at most this many chunks get an exact scan of just those chunks instead of HNSW.
-RETRIEVAL_EXACT_SCAN_MAX_ROWS = env_int("RETRIEVAL_EXACT_SCAN_MAX_ROWS", 2000, minimum=0)
+# Users who may read at most this many chunks get an exact scan of just those chunks instead of HNSW. Counted as
+# the sum of the per-ACL-key chunk counts (an upper bound, read in microseconds: migration retrieval 0009).
+RETRIEVAL_EXACT_SCAN_MAX_ROWS = env_int("RETRIEVAL_EXACT_SCAN_MAX_ROWS", 20000, minimum=0)
 # Drop a result whose embedding has at least this cosine similarity with a better one (1.0 = exact only).
 RETRIEVAL_DEDUPE_SIMILARITY = env_float("RETRIEVAL_DEDUPE_SIMILARITY", 0.97)
 # At most this many results from one document (0 = no limit).

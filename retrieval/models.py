@@ -99,3 +99,6 @@ class CorpusStat(models.Model):
 # ``retrieval_posting`` of migration 0007, written by triggers on the chunk table (and rebuilt in bulk by
 # ``retrieval.services.rebuild_term_stats``) and read only by the SQL function ``retrieval_bm25_top``; it has no
 # model because no Python code reads or writes it row by row.
+#
+# Likewise ``retrieval_aclkeycount`` (migration 0009): per ACL key, how many chunks carry it, kept by triggers on
+# the chunk table and read only by ``retrieval.search`` to choose the dense path.

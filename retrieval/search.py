@@ -6,9 +6,10 @@ One search is a handful of SQL statements in one read transaction, each carrying
 1. ``set_config`` of the HNSW knobs (``hnsw.ef_search``, ``hnsw.iterative_scan``, ``hnsw.max_scan_tuples``) and
    of ``max_parallel_workers_per_gather`` (0), transaction-local, so a pooled connection never leaks them to
    another request;
-2. a bounded count of the chunks the user may read, which chooses the dense path: an exact scan of the
-   permitted rows when there are few (the HNSW graph would have to skip almost every node, and the planner
-   does not know that), HNSW with iterative scan when there are many;
+2. an upper bound of the chunks the user may read (the sum of the per-ACL-key chunk counts that triggers keep,
+   migration 0009; with a document filter, a bounded count of the permitted rows instead), which chooses the
+   dense path: an exact scan of the permitted rows when there are few (the HNSW graph would have to skip
+   almost every node, and the planner does not know that), HNSW with iterative scan when there are many;
 3. the dense candidates (pgvector cosine distance);
 4. the lexical candidates, scored with BM25 inside Postgres from the postings table (term frequencies and
    lengths taken from each chunk's ``search_vector`` and ``lexeme_count``) and the corpus statistics
@@ -236,6 +237,14 @@ def readable_passages(
 # Constant statements with bound parameters only. The optional document filter is a parameter that is NULL
 # when unused (Django's psycopg binds on the client, so the planner sees the constant and drops it).
 
+# Per-key chunk counts (migration 0009): a few primary-key lookups (0.14-0.37 ms measured), where a count of the
+# permitted rows reads a GIN bitmap of all of them (50 ms for a user reading 100,000 of 1M chunks, limit 20,001).
+# A chunk carrying two of the keys counts twice, so this is an upper bound: the exact scan never reads more rows
+# than it says.
+_PERMITTED_BOUND_SQL = """
+SELECT coalesce(sum(chunks), 0) FROM retrieval_aclkeycount WHERE key = ANY(%(acl)s::varchar[])
+"""
+
 _PERMITTED_COUNT_SQL = """
 SELECT count(*) FROM (
     SELECT 1 FROM retrieval_chunk c
@@ -270,9 +279,9 @@ SELECT id FROM nearest ORDER BY distance, id
 
 # Transaction-local (is_local = true): a pooled connection never carries them into another request. The role
 # switch puts the row-level security policy of migration 0004 under every statement that follows. No parallel
-# workers: a search's statements take milliseconds, and starting workers for the permitted count's bitmap scan
-# doubled its time at a million chunks (74 -> 35 ms for a user reading 10%, docs/performance.md); concurrent
-# searches use the cores anyway.
+# workers: a search's statements take milliseconds, and starting workers for a permitted count's bitmap scan
+# (now only under a document filter) doubled its time at a million chunks (74 -> 35 ms for a user reading 10%,
+# docs/performance.md); concurrent searches use the cores anyway.
 _ENTER_SEARCH_CONTEXT_SQL = (
     "SELECT set_config('docent.acl_keys', %(acl_literal)s, true), "
     "set_config('max_parallel_workers_per_gather', '0', true), "
@@ -346,9 +355,30 @@ def _vector_literal(vector: np.ndarray) -> str:
 
 
 def permitted_chunk_count(cursor: Any, acl_keys: list[str], filters: SearchFilters | None, limit: int) -> int:
-    """How many chunks the keys may read, counting no further than ``limit`` (so it stays cheap)."""
+    """How many chunks the keys may read, counting no further than ``limit``. Reads an index entry per permitted
+    row: the benchmark's reference, and the path choice under a document filter only."""
     cursor.execute(_PERMITTED_COUNT_SQL, {"acl": acl_keys, "document_ids": _document_ids(filters), "limit": limit})
     return int(cursor.fetchone()[0])
+
+
+def permitted_chunk_bound(cursor: Any, acl_keys: list[str]) -> int:
+    """An upper bound of how many chunks the keys may read: the sum of their per-key chunk counts."""
+    cursor.execute(_PERMITTED_BOUND_SQL, {"acl": acl_keys})
+    return int(cursor.fetchone()[0])
+
+
+def choose_dense_path(
+    cursor: Any, acl_keys: list[str], filters: SearchFilters | None, params: SearchParams
+) -> DensePath:
+    """Exact scan when at most ``exact_scan_max_rows`` chunks may be read, HNSW otherwise. One statement.
+
+    Without a document filter the per-key bound decides (cheap for every user, however much they read); a
+    document filter narrows the set below what the keys say, so it is counted, up to the threshold."""
+    if _document_ids(filters) is None:
+        permitted = permitted_chunk_bound(cursor, acl_keys)
+    else:
+        permitted = permitted_chunk_count(cursor, acl_keys, filters, params.exact_scan_max_rows + 1)
+    return "exact" if permitted <= params.exact_scan_max_rows else "hnsw"
 
 
 def dense_candidates(
@@ -377,8 +407,7 @@ def _dense_candidates(
     filters: SearchFilters | None,
     params: SearchParams,
 ) -> tuple[DensePath, list[int]]:
-    permitted = permitted_chunk_count(cursor, acl_keys, filters, params.exact_scan_max_rows + 1)
-    path: DensePath = "exact" if permitted <= params.exact_scan_max_rows else "hnsw"
+    path = choose_dense_path(cursor, acl_keys, filters, params)
     return path, dense_candidates(cursor, acl_keys, query_vector, filters, params, path)
 
 

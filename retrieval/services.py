@@ -195,8 +195,9 @@ def set_document_acl(*, document_id: int, acl: list[str]) -> int:
 
 @transaction.atomic
 def rebuild_term_stats() -> None:
-    """Recompute the BM25 corpus statistics and postings from the chunk table, e.g. after restoring chunks from
-    a dump taken without triggers. Takes the same lock as every chunk writer first, so it never races one."""
+    """Recompute the BM25 corpus statistics and postings, and the per-ACL-key chunk counts, from the chunk table,
+    e.g. after restoring chunks from a dump taken without triggers. Takes the same lock as every chunk writer
+    first, so it never races one."""
     with connection.cursor() as cursor:
         cursor.execute("LOCK TABLE retrieval_chunk IN SHARE MODE")
         cursor.execute("DELETE FROM retrieval_termstat")
@@ -215,4 +216,10 @@ def rebuild_term_stats() -> None:
             "SELECT u.lexeme, c.id, coalesce(array_length(u.positions, 1), 1), c.lexeme_count, "
             "retrieval_posting_acl(c.acl) "
             "FROM retrieval_chunk c, unnest(c.search_vector) AS u WHERE octet_length(u.lexeme) <= 256"
+        )
+        # The per-ACL-key chunk counts that choose search's dense path (migration 0009).
+        cursor.execute("DELETE FROM retrieval_aclkeycount")
+        cursor.execute(
+            "INSERT INTO retrieval_aclkeycount (key, chunks) SELECT k.key, count(*) "
+            "FROM retrieval_chunk c, LATERAL (SELECT DISTINCT unnest(c.acl) AS key) k GROUP BY k.key"
         )

@@ -25,8 +25,8 @@ def test_search_query_count_does_not_grow_with_k_or_matches(team: Team, django_a
             groups=[team.group],
         )
     # 1 for the user's groups; a savepoint pair (the test runs in a transaction); entering the search context
-    # (role, keys, HNSW knobs), the permitted count, the dense query, the lexical query, the hydration of the
-    # shown rows, and leaving the search context.
+    # (role, keys, HNSW knobs), the permitted bound (per-ACL-key counts), the dense query, the lexical query, the
+    # hydration of the shown rows, and leaving the search context.
     with django_assert_num_queries(9):
         few = search(user=team.bob, query="quarterly revenue", k=1)
     with django_assert_num_queries(9):
