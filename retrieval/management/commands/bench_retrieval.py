@@ -274,9 +274,9 @@ class Command(BaseCommand):
         self.stdout.write(f"copied {count} chunks in {loaded:.0f} s; building the HNSW index...")
         with connection.cursor() as cursor:
             cursor.execute("SET maintenance_work_mem = '4GB'")
-            cursor.execute(
+            cursor.execute(  # the Chunk model's index (migration 0010)
                 "CREATE INDEX chunk_embedding_hnsw ON retrieval_chunk "
-                "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+                "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 128)"
             )
             cursor.execute("ANALYZE retrieval_chunk")
             # Index-only scans of the BM25 postings need the visibility map that VACUUM sets.
