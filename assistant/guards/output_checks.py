@@ -1,6 +1,7 @@
 """Checks on what the model wrote, applied to the stream before any of it reaches the user.
 
-:class:`OutputGuard` holds back the tail of the stream long enough to catch, before it is shown:
+:class:`OutputGuard` holds back the end of the stream only while it could still become one of these, and
+catches, before it is shown:
 
 - the per-request **canary** planted in the system message (only a model repeating its instructions can
   produce it) and **long verbatim fragments** of the system message (``FRAGMENT_WORDS`` words in a row): the
@@ -28,10 +29,10 @@ BLOCKED_MESSAGE = (
     "Please ask about the content of your documents."
 )
 FRAGMENT_WORDS = 10
-# Characters held back at the end of the stream: longer than the canary, so no part of its random suffix is
-# shown before it is recognised. A system-prompt fragment needs no hold-back: until its FRAGMENT_WORDS-th word
+# Held back at the end of the stream: the longest end that could be the start of the canary, so no part of it
+# is shown before it is recognised (it was a fixed 32 characters, which delayed every answer's first words by
+# about 200 ms at 30 tokens/s). A system-prompt fragment needs no hold-back: until its FRAGMENT_WORDS-th word
 # arrives it is below the threshold by definition, and that word blocks the rest of the answer.
-HOLDBACK_CHARS = 32
 _WORD = re.compile(r"[a-z0-9]+")
 # Constructs that are rewritten as a whole; the stream is never cut inside one.
 _LINKISH = re.compile(
@@ -41,16 +42,17 @@ _LINKISH = re.compile(
     r"|(?:https?://|www\.)[^\s<>()\[\]\"']{1,2000}",  # bare URL
     re.IGNORECASE,
 )
-# A construct that may still be growing at the end of the buffer.
+# A construct that may still be growing at the end of the buffer, down to its first character ("!", "[", "<",
+# "h", "w"), so that no piece of a link reaches the user before the whole of it can be checked.
 _OPEN_CONSTRUCT = re.compile(
-    r"(?:!?\[[^\]\n]{0,500}(?:\]\([^)\s]{0,2000})?|<[^<>\n]{0,500}|(?:https?://|www\.)\S*"
-    r"|h(?:t(?:t(?:p(?:s)?)?)?)?|w(?:w)?)$",
+    r"(?:!?\[[^\]\n]{0,500}(?:\](?:\([^)\s]{0,2000})?)?|!|<[^<>\n]{0,500}|(?:https?://|www\.)\S*"
+    r"|h(?:t(?:t(?:p(?:s)?(?::/?)?)?)?)?|w(?:w(?:w)?)?)$",
     re.IGNORECASE,
 )
 
 
 def new_canary() -> str:
-    return f"DOCENT-CANARY-{secrets.token_hex(8)}"  # 30 characters, shorter than HOLDBACK_CHARS
+    return f"DOCENT-CANARY-{secrets.token_hex(8)}"
 
 
 def _words(text: str) -> list[str]:
@@ -169,10 +171,19 @@ class OutputGuard:
             return ""
         return self._release(final=True)
 
+    def _canary_start_at_end(self) -> int:
+        """How many characters at the end of the stream could be the start of the canary (0: none)."""
+        canary = self.canary.lower()
+        tail = self._buffer[-(len(canary) - 1) :] if len(canary) > 1 else ""
+        for start in range(len(tail)):
+            if canary.startswith(tail[start:].lower()):
+                return len(tail) - start
+        return 0
+
     def _release(self, *, final: bool) -> str:
         end = len(self._buffer)
         if not final:
-            end = max(self._emitted, end - HOLDBACK_CHARS)
+            end = max(self._emitted, end - self._canary_start_at_end())
             # Never cut inside a link, an image, a URL or a tag: move the cut to where it starts.
             for match in _LINKISH.finditer(self._buffer, self._emitted):
                 if match.start() < end < match.end() or (match.end() == len(self._buffer) and match.start() < end):

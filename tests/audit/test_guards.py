@@ -64,6 +64,24 @@ def test_the_stream_shows_exactly_the_filtered_text_however_it_is_split() -> Non
         assert shown + guard.finish() == expected
 
 
+def test_no_outside_link_gets_through_however_finely_the_stream_is_split() -> None:
+    # Nothing is held back by a fixed length any more: every construct must be held from its first character.
+    text = (
+        "See <https://evil.example/a>, www.evil.example/b, ![i](https://evil.example/c) and "
+        '[t](https://evil.example/d "title"), or http://evil.example/e; <a href="https://evil.example/f">x</a>. '
+    ) * 2
+    rng = random.Random(11)
+    for _ in range(300):
+        guard = OutputGuard(canary=new_canary(), system_prompt=SYSTEM, allowed_hosts=["wiki.corp"])
+        shown, i = "", 0
+        while i < len(text):
+            step = rng.randint(1, 5)
+            shown += guard.feed(text[i : i + step])
+            i += step
+        shown += guard.finish()
+        assert "evil.example" not in shown, shown
+
+
 def test_no_part_of_the_canary_secret_is_ever_shown() -> None:
     canary = new_canary()
     text = "Here is a long and harmless answer about parking. " * 3 + f"The marker is {canary} and more."
@@ -71,7 +89,24 @@ def test_no_part_of_the_canary_secret_is_ever_shown() -> None:
         guard = OutputGuard(canary=canary, system_prompt=SYSTEM, allowed_hosts=[])
         shown = "".join(guard.feed(text[i : i + size]) for i in range(0, len(text), size)) + guard.finish()
         assert guard.blocked == "canary"
-        assert canary[len("DOCENT-CANARY-") :][:4] not in shown
+        assert "DOCENT-CAN" not in shown and canary[len("DOCENT-CANARY-") :][:4] not in shown
+        assert shown.endswith("The marker is ")  # everything before it was shown
+
+
+def test_words_go_out_as_they_arrive_and_only_a_possible_canary_start_is_held() -> None:
+    guard = OutputGuard(canary=new_canary(), system_prompt=SYSTEM, allowed_hosts=[])
+    # Ordinary words are not held back (the first words of an answer reach the user at once).
+    assert [guard.feed(word) for word in ("Employees ", "get ", "25 ", "days.")] == [
+        "Employees ",
+        "get ",
+        "25 ",
+        "days.",
+    ]
+    # An end that could be the canary's start waits for the next piece, case-insensitively; then it goes out.
+    assert guard.feed(" See docent-Can") == " See "
+    assert guard.feed("did answers.") == "docent-Candid answers."
+    assert guard.feed(" Ask d") == " Ask "
+    assert guard.finish() == "d"
 
 
 def test_a_system_prompt_fragment_blocks_the_answer_at_its_threshold() -> None:
