@@ -360,8 +360,8 @@ class JobResult:
 def run_claimed_jobs(*, jobs: Sequence[IngestionJob], embedder: Embedder) -> dict[int, JobResult]:
     """Run the pipeline for claimed jobs, embedding all their chunks together; one result per job id.
 
-    A job's bad file or transient error touches that job only: the others go on. Each job's chunks are
-    written in its own savepoint. ``SoftTimeLimitExceeded`` (and other unexpected errors) propagate.
+    A job's bad file or transient error touches that job only: the others go on (see ``_write_all`` for how
+    the chunks are written). ``SoftTimeLimitExceeded`` (and other unexpected errors) propagate.
     """
     results, embedded = _prepare_and_embed(jobs=jobs, embedder=embedder)
     if embedded is not None:

