@@ -68,7 +68,7 @@ def test_onnx_batches_by_token_count_and_returns_vectors_in_order(onnx_exported)
     alone = np.stack([embedder.embed_passages([text])[0] for text in texts])
     assert np.allclose(vectors, alone, atol=1e-5)  # padding never changes a vector, order is the caller's
     lengths = sorted(len(embedder._tokenizer.encode(text).ids) for text in texts)
-    assert widths[:2] == [lengths[1], lengths[3]]  # two batches, each as wide as its longest sequence
+    assert widths[:2] == [lengths[3], lengths[1]]  # two batches, each as wide as its longest sequence, longest first
 
 
 @pytest.mark.slow
@@ -92,8 +92,12 @@ def test_onnx_lanes_encode_batches_side_by_side_with_the_same_vectors(onnx_expor
     one_lane = OnnxEmbedder(settings.EMBEDDING_MODEL, variant="onnx-int8", batch_size=4, lanes=1)
     two_lanes = Recording(settings.EMBEDDING_MODEL, variant="onnx-int8", batch_size=4, lanes=2)
 
-    vectors = two_lanes.embed_passages(texts)
+    progress: list[tuple[int, int]] = []
+    vectors = two_lanes.embed_passages(texts, on_progress=lambda done: progress.append((done, threading.get_ident())))
 
     assert len(lanes_seen) == 2 and threading.get_ident() not in lanes_seen
+    # Progress after every batch, in the caller's thread (it writes the jobs' heartbeat on its connection).
+    assert [done for done, _ in progress] == list(range(4, 41, 4))
+    assert {thread for _, thread in progress} == {threading.get_ident()}
     assert np.array_equal(vectors, one_lane.embed_passages(texts))  # same batches, same kernels: same bits
     assert int(np.argmax(vectors @ one_lane.embed_query(texts[9]))) == 9
