@@ -8,6 +8,7 @@ one. Writing is idempotent: chunks of a version are replaced in one transaction,
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -16,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import TypedDict
+from typing import TypedDict, TypeVar
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
@@ -35,6 +36,7 @@ from retrieval.embeddings import Embedder, Vectors
 from retrieval.services import DocumentChunks, NewChunk, replace_chunks_of_documents
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 Status = IngestionJob.Status
 RUNNING = (Status.PARSING, Status.CHUNKING, Status.EMBEDDING)
@@ -93,22 +95,26 @@ def parse_and_chunk(*, data: bytes, filename: str, params: ChunkParams) -> Prepa
 def embed_drafts(
     drafts: Sequence[ChunkDraft], *, embedder: Embedder, on_batch: Callable[[int], None] | None = None
 ) -> Vectors:
-    """Embed in slices of 8 x EMBEDDING_BATCH_SIZE, calling ``on_batch(done)`` after each (heartbeat; 13 s
-    for a slice on the slowest backend, torch on 2 cores).
+    """Embed the drafts in one call to the encoder, calling ``on_batch(done)`` at most every 8 x
+    EMBEDDING_BATCH_SIZE texts and at the end (the jobs' heartbeat; 13 s between calls on the slowest
+    backend, torch on 2 cores).
 
-    Texts go to the encoder shortest first (by the chunker's token count), so each batch holds passages of
-    similar length and pads little (the encoder's cost grows with the longest text of a batch); vectors come
-    back in the drafts' order.
+    One call, not a call per slice: the ONNX encoder's lanes then run without waiting for each other at the end
+    of every slice. Texts go in shortest first (by the chunker's token count), so that an encoder working
+    in slices (torch) pads little in each; vectors come back in the drafts' order.
     """
-    vectors = np.zeros((len(drafts), embedder.dimensions), dtype=np.float32)
-    order = sorted(range(len(drafts)), key=lambda index: drafts[index].token_count)
-    # Several batches per slice, so that the ONNX encoder's lanes (EMBEDDING_ONNX_LANES) all have work.
     step = max(settings.EMBEDDING_BATCH_SIZE, 1) * 8
-    for start in range(0, len(order), step):
-        indexes = order[start : start + step]
-        vectors[indexes] = embedder.embed_passages([drafts[index].text for index in indexes])
-        if on_batch is not None:
-            on_batch(min(len(order), start + step))
+    reported = 0
+
+    def progress(done: int) -> None:
+        nonlocal reported
+        if on_batch is not None and (done - reported >= step or done == len(drafts)):
+            reported = done
+            on_batch(done)
+
+    order = sorted(range(len(drafts)), key=lambda index: drafts[index].token_count)
+    vectors = np.zeros((len(drafts), embedder.dimensions), dtype=np.float32)
+    vectors[order] = embedder.embed_passages([drafts[index].text for index in order], on_progress=progress)
     return vectors
 
 
@@ -363,7 +369,8 @@ def run_claimed_jobs(*, jobs: Sequence[IngestionJob], embedder: Embedder) -> dic
     A job's bad file or transient error touches that job only: the others go on (see ``_write_all`` for how
     the chunks are written). ``SoftTimeLimitExceeded`` (and other unexpected errors) propagate.
     """
-    results, embedded = _prepare_and_embed(jobs=jobs, embedder=embedder)
+    results, run = _prepare_run(jobs)
+    embedded = _embed_run(run, embedder=embedder)
     if embedded is not None:
         results.update(_write_all(**embedded))
     return results
@@ -373,37 +380,55 @@ def run_and_drain(*, jobs: Sequence[IngestionJob], embedder: Embedder, drain_sec
     """Run claimed jobs, then go on with queued small jobs (``claim_next_batch``) until none is left or
     ``drain_seconds`` have passed; one result per job id.
 
-    Each run's chunks are written by a writer thread (its own database connection) while the next run is
-    parsed and embedded, so waiting on the database overlaps the encoder (with the database on the same cores,
-    as in the embedded setup, it only moves CPU time: docs/performance.md, Ingestion). At most one
-    write is in flight, and a run's jobs stay running (with their heartbeat) until their write commits.
-    If the task's time limit interrupts the encoder, the write in flight still completes before the
-    exception leaves; the run being embedded is left running for ``requeue_run``.
+    While a run is embedded, a reader thread claims and parses the next run and a writer thread writes the
+    previous one, each on its own database connection, so the encoder never waits for parsing or for the
+    database (on the same cores, as in the embedded setup, they still share the CPU: docs/performance.md,
+    Ingestion). At most one run is read ahead and one written behind; a run's jobs stay running (with their
+    heartbeat) until their write commits. If the task's time limit interrupts the encoder, the read and the
+    write in flight still complete before the exception leaves; the runs not written are left running for
+    ``requeue_run``.
     """
     if not jobs:
         return {}
     run_id = jobs[0].run_id
     deadline = time.monotonic() + drain_seconds
-    # Inside a caller's transaction, another connection could not see its rows: write in the caller's.
+    # Inside a caller's transaction, another connection could not see its rows: work in the caller's.
     overlap = not connection.in_atomic_block
+
+    def next_run() -> tuple[dict[int, JobResult], _PreparedRun] | None:
+        if not run_id or time.monotonic() >= deadline:
+            return None
+        claimed = claim_next_batch(run_id=run_id)
+        return _prepare_run(claimed) if claimed else None
+
     results: dict[int, JobResult] = {}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingestion-writer") as writer:
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingestion-reader") as reader,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingestion-writer") as writer,
+    ):
         pending: Future[dict[int, JobResult]] | None = None
-        current = list(jobs)
-        while current:
-            failed, embedded = _prepare_and_embed(jobs=current, embedder=embedder)
+        current: tuple[dict[int, JobResult], _PreparedRun] | None = _prepare_run(jobs)
+        while current is not None:
+            failed, run = current
             results.update(failed)
+            ahead = reader.submit(_in_own_connection, next_run) if overlap else None
+            embedded = _embed_run(run, embedder=embedder)
             if pending is not None:
                 results.update(pending.result())
                 pending = None
             if embedded is not None and overlap:
-                pending = writer.submit(_write_all_in_thread, embedded)
+                pending = writer.submit(_in_own_connection, functools.partial(_write_embedded, embedded))
             elif embedded is not None:
                 results.update(_write_all(**embedded))
-            current = claim_next_batch(run_id=run_id) if run_id and time.monotonic() < deadline else []
+            current = ahead.result() if ahead is not None else next_run()
         if pending is not None:
             results.update(pending.result())
     return results
+
+
+class _PreparedRun(TypedDict):
+    prepared: list[tuple[IngestionJob, Prepared]]
+    params: ChunkParams
 
 
 class _Embedded(TypedDict):
@@ -413,10 +438,8 @@ class _Embedded(TypedDict):
     params: ChunkParams
 
 
-def _prepare_and_embed(
-    *, jobs: Sequence[IngestionJob], embedder: Embedder
-) -> tuple[dict[int, JobResult], _Embedded | None]:
-    """Parse, chunk and embed the jobs: the results of jobs that ended early, and what to write."""
+def _prepare_run(jobs: Sequence[IngestionJob]) -> tuple[dict[int, JobResult], _PreparedRun]:
+    """Parse and chunk the jobs: the results of jobs that ended early, and the run to embed."""
     results: dict[int, JobResult] = {}
     params = chunk_params()
     prepared: list[tuple[IngestionJob, Prepared]] = []
@@ -430,10 +453,17 @@ def _prepare_and_embed(
         except TRANSIENT_ERRORS as exc:
             retry = requeue_or_fail(job=job, exc=exc)
             results[job.pk] = JobResult(Outcome.RETRY if retry else Outcome.FAILED, error=exc)
+    if prepared:
+        _record_parsed(prepared)
+    return results, _PreparedRun(prepared=prepared, params=params)
+
+
+def _embed_run(run: _PreparedRun, *, embedder: Embedder) -> _Embedded | None:
+    """Embed a prepared run's chunks together (None when no job of it is left)."""
+    prepared = run["prepared"]
     if not prepared:
-        return results, None
+        return None
     job_ids = [job.pk for job, _ in prepared]
-    _record_parsed(prepared)
     drafts = [draft for _, ready in prepared for draft in ready.drafts]
     total = max(len(drafts), 1)
     advance_jobs(job_ids=job_ids, status=Status.EMBEDDING, progress=EMBEDDING)
@@ -448,14 +478,19 @@ def _prepare_and_embed(
     for job, ready in prepared:
         own_vectors[job.pk] = vectors[offset : offset + len(ready.drafts)]
         offset += len(ready.drafts)
-    return results, _Embedded(prepared=prepared, vectors=own_vectors, model_id=embedder.model_id, params=params)
+    return _Embedded(prepared=prepared, vectors=own_vectors, model_id=embedder.model_id, params=run["params"])
 
 
-def _write_all_in_thread(embedded: _Embedded) -> dict[int, JobResult]:
+def _in_own_connection(work: Callable[[], _T]) -> _T:
+    """Run ``work`` in a pool thread, then close that thread's database connection (the next task opens one)."""
     try:
-        return _write_all(**embedded)
+        return work()
     finally:
-        connection.close()  # this thread's own connection; the next write opens a fresh one
+        connection.close()
+
+
+def _write_embedded(embedded: _Embedded) -> dict[int, JobResult]:
+    return _write_all(**embedded)
 
 
 def _write_all(

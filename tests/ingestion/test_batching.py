@@ -3,6 +3,8 @@ had run alone (its own vectors, its own outcome), and the concurrency cap counts
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -127,6 +129,49 @@ def test_a_worker_drains_further_batches_writing_each_while_the_next_embeds(alic
         assert_chunks_carry_their_own_vectors(job, chunk_count=rows[job.pk].chunk_count)
 
 
+class _WaitsForTheNextRunToBeParsed:
+    """Hashing vectors, but the first run's embedding ends only once the next run has been parsed: only a
+    reader thread working while the encoder runs can let it finish (otherwise it fails after 30 s)."""
+
+    def __init__(self, next_job_ids: list[int]) -> None:
+        self._inner = HashingEmbedder(384)
+        self._next_job_ids = next_job_ids
+        self.model_id = self._inner.model_id
+        self.dimensions = self._inner.dimensions
+        self.next_run_parsed_while_embedding: bool | None = None
+
+    def embed_passages(self, texts, *, on_progress=None):
+        if self.next_run_parsed_while_embedding is None:
+            deadline = time.monotonic() + 30
+            parsed = IngestionJob.objects.filter(pk__in=self._next_job_ids, status="chunking")
+            while parsed.count() < len(self._next_job_ids) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.next_run_parsed_while_embedding = parsed.count() == len(self._next_job_ids)
+        return self._inner.embed_passages(texts, on_progress=on_progress)
+
+    def embed_query(self, text):
+        return self._inner.embed_query(text)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_draining_worker_parses_the_next_batch_while_the_current_one_embeds(alice, settings):
+    settings.INGESTION_BATCH_MAX_JOBS = 2
+    texts = [*TEXTS, "# Parking\n\nStaff park in the north garage; visitors use level two."]
+    jobs = [queue(alice, f"{n}.md", text.encode()) for n, text in enumerate(texts)]
+    first_run = pipeline.claim_batch(job_id=jobs[0].pk)
+    assert [job.pk for job in first_run] == [jobs[0].pk, jobs[1].pk]
+    embedder = _WaitsForTheNextRunToBeParsed([jobs[2].pk, jobs[3].pk])
+
+    results = pipeline.run_and_drain(jobs=first_run, embedder=embedder, drain_seconds=60)
+
+    assert embedder.next_run_parsed_while_embedding is True
+    assert {result.outcome for result in results.values()} == {pipeline.Outcome.READY}
+    assert set(results) == {job.pk for job in jobs}
+    for job in jobs:
+        row = IngestionJob.objects.get(pk=job.pk)
+        assert row.status == "ready" and row.chunk_count == Chunk.objects.filter(version_id=job.version_id).count() > 0
+
+
 @pytest.mark.django_db(transaction=True)
 def test_without_drain_time_a_task_runs_only_its_own_batch(alice, settings):
     settings.EMBEDDING_BACKEND = "hashing"
@@ -213,8 +258,8 @@ class _NanForOnePassage:
         self.model_id = self._inner.model_id
         self.dimensions = self._inner.dimensions
 
-    def embed_passages(self, texts):
-        vectors = self._inner.embed_passages(texts)
+    def embed_passages(self, texts, *, on_progress=None):
+        vectors = self._inner.embed_passages(texts, on_progress=on_progress)
         vectors[[self._marker in text for text in texts]] = np.nan
         return vectors
 
