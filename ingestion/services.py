@@ -106,8 +106,11 @@ def upload_document(
                 is_public=access.is_public,
                 retention_days=retention_days,
             )
-            document.groups.set(access.group_ids)
-            document.users.set(access.user_ids)
+            # A new document has no shares yet: add (one INSERT, none when empty), not set (which reads first).
+            if access.group_ids:
+                document.groups.add(*access.group_ids)
+            if access.user_ids:
+                document.users.add(*access.user_ids)
             job = _create_version_and_job(
                 document=document, key=key, data=data, filename=filename, media_type=media_type, enqueue=enqueue
             )
