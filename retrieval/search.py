@@ -14,8 +14,10 @@ One search is a handful of SQL statements in one read transaction, each carrying
 4. the lexical candidates, scored with BM25 inside Postgres from the postings table (term frequencies and
    lengths taken from each chunk's ``search_vector`` and ``lexeme_count``) and the corpus statistics
    (``TermStat``, ``CorpusStat``);
-5. the fused top results with their document titles (joined in SQL through the chunk's foreign key) and
-   snippets, again under the ACL predicate.
+5. the fused top candidates with their document titles (joined in SQL through the chunk's foreign key) and
+   their similarities to the query and to each other (for the near-duplicate filter), again under the ACL
+   predicate;
+6. the snippets of the hits that are shown, under the ACL predicate.
 
 The two candidate lists are fused with reciprocal rank fusion; near-identical chunks are dropped and an
 optional per-document cap keeps one long document from filling the page.
@@ -294,7 +296,8 @@ _ENTER_SEARCH_CONTEXT_SQL = (
 _LEAVE_SEARCH_CONTEXT_SQL = "SELECT set_config('role', 'none', true), set_config('docent.acl_keys', '', true)"
 
 # BM25 (Robertson/Sparck Jones idf with the +1 that keeps it positive, as Lucene and bm25s do) in the SQL
-# function of migration 0007, from the postings table (one row per lexeme and chunk: term frequency, chunk
+# function of migration 0011 (0007's scoring; the query terms' postings sorted and summed by chunk id instead of
+# hashed when many pass the ACL), from the postings table (one row per lexeme and chunk: term frequency, chunk
 # length, a copy of the ACL) that triggers keep in step with the chunks; document frequencies from TermStat.
 # A chunk is a candidate when it holds any query lexeme (OR semantics) and the ACL predicate admits it. The
 # postings are read by an index-only range scan on the lexeme, a leakproof btree condition, so it works under
@@ -312,13 +315,29 @@ WHERE c.id = ANY(%(ids)s::bigint[]) AND c.acl && %(acl)s::varchar[]
 """
 
 # The document title comes from the document table through the chunk's foreign key, in SQL, so that
-# retrieval never imports ingestion. The ACL predicate is repeated: these are the rows that are shown.
+# retrieval never imports ingestion. The ACL predicate is repeated: these are the rows that are shown. The
+# similarities are computed here (inner product: embeddings are unit vectors) rather than in Python: sending 30
+# embeddings as text and parsing them back cost more than the rest of the hydration. ``near`` lists the other
+# candidates at least ``dedupe`` similar to this one, for the near-duplicate filter.
 _HYDRATE_SQL = """
-SELECT c.id, c.document_id, c.version_id, d.title, c.text, c.locator, c.embedding::text,
+WITH shown AS MATERIALIZED (
+    SELECT c.id, c.document_id, c.version_id, c.text, c.locator, c.embedding FROM retrieval_chunk c
+    WHERE c.id = ANY(%(ids)s::bigint[]) AND c.acl && %(acl)s::varchar[]
+)
+SELECT s.id, s.document_id, s.version_id, d.title, s.text, s.locator,
+       -(s.embedding <#> %(vector)s::vector),
+       ARRAY(SELECT o.id FROM shown o WHERE o.id <> s.id AND -(o.embedding <#> s.embedding) >= %(dedupe)s)
+FROM shown s JOIN ingestion_document d ON d.id = s.document_id
+"""
+
+# Snippets for the hits that are shown only (at most k rows): ts_headline is the costliest part of hydration
+# (about 0.5 ms a chunk at 1M, docs/performance.md), and the fused list holds 3k candidates. Same ACL predicate.
+_SNIPPETS_SQL = """
+SELECT c.id,
        ts_headline('english', c.text,
                    (SELECT replace(strip(to_tsvector('english', %(query)s))::text, ' ', ' | ')::tsquery),
                    'MaxWords=40, MinWords=15, MaxFragments=2, FragmentDelimiter=" … ", StartSel="", StopSel=""')
-FROM retrieval_chunk c JOIN ingestion_document d ON d.id = c.document_id
+FROM retrieval_chunk c
 WHERE c.id = ANY(%(ids)s::bigint[]) AND c.acl && %(acl)s::varchar[]
 """
 
@@ -455,43 +474,55 @@ def _hydrate(
 ) -> list[ChunkHit]:
     if not ranked:
         return []
-    cursor.execute(_HYDRATE_SQL, {"query": query, "ids": [c.chunk_id for c in ranked], "acl": acl_keys})
+    cursor.execute(
+        _HYDRATE_SQL,
+        {
+            "ids": [c.chunk_id for c in ranked],
+            "acl": acl_keys,
+            "vector": None if query_vector is None else _vector_literal(query_vector),
+            "dedupe": params.dedupe_similarity,
+        },
+    )
     rows = {row[0]: row for row in cursor.fetchall()}
-    hits: list[ChunkHit] = []
-    kept_vectors: list[np.ndarray] = []
+    kept: list[tuple[_Candidate, tuple[Any, ...]]] = []
+    kept_ids: set[int] = set()
     kept_texts: set[str] = set()
     per_document: dict[int, int] = {}
     for candidate in ranked:
         row = rows.get(candidate.chunk_id)
         if row is None:  # deleted or revoked between the statements of this transaction
             continue
-        chunk_id, document_id, version_id, title, text, locator, embedding_text, snippet = row
+        chunk_id, document_id, _version_id, _title, text, _locator, _similarity, near = row
         if params.max_per_document and per_document.get(document_id, 0) >= params.max_per_document:
             continue
         normalized = " ".join(text.split()).lower()
-        vector = np.asarray(json.loads(embedding_text), dtype=np.float32)
-        if normalized in kept_texts or any(
-            float(np.dot(vector, kept)) >= params.dedupe_similarity for kept in kept_vectors
-        ):
+        if normalized in kept_texts or kept_ids.intersection(near):
             continue
         kept_texts.add(normalized)
-        kept_vectors.append(vector)
+        kept_ids.add(chunk_id)
         per_document[document_id] = per_document.get(document_id, 0) + 1
-        hits.append(
-            ChunkHit(
-                chunk_id=chunk_id,
-                document_id=document_id,
-                version_id=version_id,
-                title=title,
-                text=text,
-                snippet=snippet,
-                locator=locator if isinstance(locator, dict) else json.loads(locator or "{}"),
-                score=candidate.score,
-                dense_rank=candidate.dense_rank,
-                lexical_rank=candidate.lexical_rank,
-                similarity=None if query_vector is None else float(np.dot(vector, query_vector)),
-            )
-        )
-        if len(hits) == k:
+        kept.append((candidate, row))
+        if len(kept) == k:
             break
-    return hits
+    if not kept:
+        return []
+    cursor.execute(_SNIPPETS_SQL, {"query": query, "ids": [c.chunk_id for c, _ in kept], "acl": acl_keys})
+    snippets = dict(cursor.fetchall())
+    return [
+        ChunkHit(
+            chunk_id=chunk_id,
+            document_id=document_id,
+            version_id=version_id,
+            title=title,
+            text=text,
+            snippet=snippets[chunk_id],
+            locator=locator if isinstance(locator, dict) else json.loads(locator or "{}"),
+            score=candidate.score,
+            dense_rank=candidate.dense_rank,
+            lexical_rank=candidate.lexical_rank,
+            similarity=similarity,
+        )
+        for candidate, (chunk_id, document_id, version_id, title, text, locator, similarity, _near) in kept
+        # Revoked or deleted between the two statements: no longer shown.
+        if chunk_id in snippets
+    ]

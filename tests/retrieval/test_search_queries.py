@@ -26,16 +26,16 @@ def test_search_query_count_does_not_grow_with_k_or_matches(team: Team, django_a
         )
     # 1 for the user's groups; a savepoint pair (the test runs in a transaction); entering the search context
     # (role, keys, HNSW knobs), the permitted bound (per-ACL-key counts), the dense query, the lexical query, the
-    # hydration of the shown rows, and leaving the search context.
-    with django_assert_num_queries(9):
+    # hydration of the fused candidates, the snippets of the shown hits, and leaving the search context.
+    with django_assert_num_queries(10):
         few = search(user=team.bob, query="quarterly revenue", k=1)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         many = search(user=team.bob, query="quarterly revenue", k=20)
     assert len(few) == 1
     assert len(many) == 20
     # The HNSW path costs the same statements.
     hnsw = SearchParams.from_settings().with_changes(exact_scan_max_rows=0)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         via_hnsw = search(user=team.bob, query="quarterly revenue", k=20, params=hnsw)
     assert via_hnsw.dense_path == "hnsw"
     assert many.dense_path == "exact"
