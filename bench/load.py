@@ -18,8 +18,11 @@ Measured:
   a worst case: every question's CPU work is queued behind all the others);
 - ingestion: ``--docs`` small documents queued at once, drained by one and then by two worker processes
   (docs/s), with the web p95 of light API traffic before and during each run. ``--worker-nice N`` runs the
-  workers at a lower CPU priority, plus one more run with one worker at normal priority for comparison
-  (measured in docs/performance.md: on this shared machine it slowed ingestion and did not help the web).
+  workers at a lower CPU priority (as the Procfile runs its worker: nice 19), plus one more run with one
+  worker at normal priority for comparison (docs/performance.md, "Ingestion burst").
+  ``--web-cpus 0 --worker-cpus 1`` pins the web process and the workers to their own cores, as separate pods
+  with CPU requests are on a cluster (each worker then encodes on one lane: EMBEDDING_ONNX_LANES defaults
+  to the CPUs a process may use). The embedded PostgreSQL, Redis and the load client stay unpinned.
 """
 
 from __future__ import annotations
@@ -178,8 +181,10 @@ class Stack:
             }
         )
 
-    def start(self, name: str, command: list[str], **env: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, command: list[str], cpus: set[int] | None = None, **env: str) -> subprocess.Popen[bytes]:
         log = (self.workdir / f"{name}.log").open("wb")
+        if cpus:  # taskset (util-linux), not preexec_fn: this process runs threads
+            command = ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus))), *command]
         proc = subprocess.Popen(  # noqa: S603 - our own commands
             command, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT
         )
@@ -218,6 +223,11 @@ class Stack:
         if done.returncode != 0:
             raise SystemExit(f"setup failed:\n{done.stdout}\n{done.stderr}")
         return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def cpu_list(text: str) -> set[int]:
+    """``0`` or ``0,1``: the CPUs a process may run on (sched_setaffinity)."""
+    return {int(part) for part in text.split(",") if part.strip()}
 
 
 def wait_http(url: str, timeout: float = 120) -> None:
@@ -400,24 +410,59 @@ async def measure_web(url: str, token: str, seconds: float) -> list[float]:
     return await task
 
 
-def count_finished(stack: Stack, first: int, last: int, since: float) -> tuple[int, int]:
-    """(jobs of this batch finished, jobs of any batch finished since ``since``): a batch left over from
-    an earlier run is ahead in the queue, so throughput counts every job the workers finished."""
-    code = (
-        "import json, os, datetime; from ingestion.models import IngestionJob; "
-        "a = json.loads(os.environ['BENCH_ARGS']); done = ['ready', 'failed']; "
-        "since = datetime.datetime.fromtimestamp(a['since'], datetime.timezone.utc); "
-        "print(json.dumps({'batch': IngestionJob.objects.filter(pk__gte=a['first'], pk__lte=a['last'], "
-        "status__in=done).count(), 'all': IngestionJob.objects.filter(status__in=done, "
-        "finished_at__gte=since).count()}))"
-    )
-    counts = stack.manage(code, {"first": first, "last": last, "since": since})
-    return int(counts["batch"]), int(counts["all"])
+# Runs in one long-lived `manage.py shell` per ingestion run: a line of JSON in, a line of counts out. Spawning a
+# Django process for every poll (every 5 s) cost about a second of CPU each time, on the cores the web and the
+# workers share, and showed up as web latency "during ingestion".
+COUNT_FINISHED = """
+import datetime, json, sys
+from ingestion.models import IngestionJob
+done = ["ready", "failed"]
+for line in sys.stdin:
+    a = json.loads(line)
+    since = datetime.datetime.fromtimestamp(a["since"], datetime.timezone.utc)
+    batch = IngestionJob.objects.filter(pk__gte=a["first"], pk__lte=a["last"], status__in=done).count()
+    every = IngestionJob.objects.filter(status__in=done, finished_at__gte=since).count()
+    print(json.dumps({"batch": batch, "all": every}), flush=True)
+"""
+
+
+class FinishedCounter:
+    """(jobs of this batch finished, jobs of any batch finished since ``since``): an earlier run's batch left in
+    the queue is ahead of this one, so throughput counts every job the workers finished."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._proc = subprocess.Popen(  # noqa: S603 - our own code
+            [sys.executable, "manage.py", "shell", "-c", COUNT_FINISHED],
+            cwd=ROOT,
+            env=stack.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def count(self, first: int, last: int, since: float) -> tuple[int, int]:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps({"first": first, "last": last, "since": since}) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        while not line.startswith("{"):  # the shell's own notes ("N objects imported automatically")
+            if not line:
+                raise SystemExit("the counting process ended")
+            line = self._proc.stdout.readline()
+        counts = json.loads(line)
+        return int(counts["batch"]), int(counts["all"])
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        self._proc.wait(timeout=30)
 
 
 async def ingestion_run(
     stack: Stack, url: str, token: str, workers: int, docs: int, cap: float, nice: int
 ) -> dict[str, Any]:
+    counter = FinishedCounter(stack)
+    counter.count(0, 0, time.time())  # Django is loaded before the web is measured
     baseline = await measure_web(url, token, 8)
     queued = stack.manage(QUEUE_DOCS, {"docs": docs, "tag": f"w{workers}-n{nice}-{int(time.time())}"})
     started = time.perf_counter()
@@ -431,24 +476,28 @@ async def ingestion_run(
                 "--concurrency", "1", "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
                 "-n", f"bench{workers}-{n}@%h",
             ],
+            cpus=stack.args.worker_cpus,
         )  # fmt: skip
     stop = asyncio.Event()
     during_task = asyncio.create_task(light_traffic(url, token, stop))
     batch = done = 0
     while time.perf_counter() - started < cap:
-        await asyncio.sleep(5)
+        await asyncio.sleep(1)  # a cheap poll (one query on the counting process's connection): seconds to ±1 s
         stack.sample_rss()
-        batch, done = await asyncio.to_thread(count_finished, stack, queued["first"], queued["last"], since)
+        batch, done = await asyncio.to_thread(counter.count, queued["first"], queued["last"], since)
         if batch >= docs:
             break
     elapsed = time.perf_counter() - started
     stop.set()
     during = await during_task
+    counter.close()
     for n in range(workers):
         stack.stop(f"worker-{workers}-{n}")
     return {
         "workers": workers,
         "worker_nice": nice,
+        "worker_cpus": sorted(stack.args.worker_cpus) if stack.args.worker_cpus else "any",
+        "web_cpus": sorted(stack.args.web_cpus) if stack.args.web_cpus else "any",
         "docs_queued": docs,
         "docs_finished": done,
         "batch_finished": batch,
@@ -487,6 +536,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1",
                     "--port", str(web_port), "--log-level", "warning", "--no-access-log", "--backlog", "4096",
                 ],
+                cpus=args.web_cpus,
             )  # fmt: skip
         else:
             # What the image and deploy/k8s run: gunicorn with WEB_CONCURRENCY uvicorn workers.
@@ -497,6 +547,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     "--bind", f"127.0.0.1:{web_port}", "--log-level", "warning", "--access-logfile", "/dev/null",
                     "--backlog", "4096",
                 ],
+                cpus=args.web_cpus,
                 WEB_CONCURRENCY=str(args.web_workers),
             )  # fmt: skip
         url = f"http://127.0.0.1:{web_port}"
@@ -561,6 +612,8 @@ def cli() -> None:
         "--ramp-seconds", type=float, default=10.0, help="arrival of the overhead run's users (one answer's length)"
     )
     parser.add_argument("--worker-nice", type=int, default=0, help="CPU priority (nice) of ingestion workers")
+    parser.add_argument("--web-cpus", type=cpu_list, default=None, help="CPUs of the web process, e.g. 0")
+    parser.add_argument("--worker-cpus", type=cpu_list, default=None, help="CPUs of the ingestion workers, e.g. 1")
     parser.add_argument("--tokens", type=int, default=300, help="tokens per answer")
     parser.add_argument("--tokens-per-second", type=float, default=30.0)
     parser.add_argument("--docs", type=int, default=2000, help="documents queued at once (0: skip ingestion)")
@@ -604,6 +657,8 @@ def cli() -> None:
             "db_pool_max_size": args.db_pool,
             "ramp_seconds": args.ramp_seconds,
             "worker_nice": args.worker_nice,
+            "web_cpus": sorted(args.web_cpus) if args.web_cpus else "any",
+            "worker_cpus": sorted(args.worker_cpus) if args.worker_cpus else "any",
         },
         "duration_seconds": round(time.time() - started, 1),
         **results,
