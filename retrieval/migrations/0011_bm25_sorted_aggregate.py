@@ -30,15 +30,19 @@ MAX_SORTED_TERMS = 8
 # the function's last parameter, so that tests can force either plan.
 SORT_MIN_POSTINGS = 5000
 
-_BRANCH = """
-        SELECT p.chunk_id, weights[__TERM__] * p.tf / (p.tf + base + per_token * p.length) AS part
-        FROM retrieval_posting p
-        WHERE p.lexeme = lexemes[__TERM__]
-          AND (p.acl && reader_keys
+# The ACL predicate and the document filter on a posting ``p``, written once for both statements so that the two
+# plans cannot drift apart (0007's, unchanged).
+_POSTING_FILTER = """(p.acl && reader_keys
                OR (p.acl = '{*}'::varchar[] AND EXISTS (
                    SELECT 1 FROM retrieval_chunk c WHERE c.id = p.chunk_id AND c.acl && reader_keys)))
           AND (only_documents IS NULL
                OR p.chunk_id IN (SELECT c.id FROM retrieval_chunk c WHERE c.document_id = ANY(only_documents)))"""
+
+_BRANCH = """
+        SELECT p.chunk_id, weights[__TERM__] * p.tf / (p.tf + base + per_token * p.length) AS part
+        FROM retrieval_posting p
+        WHERE p.lexeme = lexemes[__TERM__]
+          AND __POSTING_FILTER__"""
 
 # Parameter and variable names differ from every column on purpose (as in 0007); ``use_column`` settles the
 # output columns, which share the postings' names. Unused branches (fewer terms than MAX_SORTED_TERMS) look up
@@ -99,11 +103,7 @@ BEGIN
     SELECT p.chunk_id, sum(w.weight * p.tf / (p.tf + base + per_token * p.length))
     FROM unnest(lexemes, weights) AS w(lexeme, weight)
     JOIN retrieval_posting p ON p.lexeme = w.lexeme
-    WHERE (p.acl && reader_keys
-           OR (p.acl = '{*}'::varchar[] AND EXISTS (
-               SELECT 1 FROM retrieval_chunk c WHERE c.id = p.chunk_id AND c.acl && reader_keys)))
-      AND (only_documents IS NULL
-           OR p.chunk_id IN (SELECT c.id FROM retrieval_chunk c WHERE c.document_id = ANY(only_documents)))
+    WHERE __POSTING_FILTER__
     GROUP BY p.chunk_id
     ORDER BY 2 DESC, 1
     LIMIT pool_size;
@@ -118,6 +118,7 @@ FUNCTION = (
         "__BRANCHES__",
         "UNION ALL".join(_BRANCH.replace("__TERM__", str(term)) for term in range(1, MAX_SORTED_TERMS + 1)),
     )
+    .replace("__POSTING_FILTER__", _POSTING_FILTER)
     .replace("__MAX_SORTED_TERMS__", str(MAX_SORTED_TERMS))
     .replace("__SORT_MIN_POSTINGS__", str(SORT_MIN_POSTINGS))
 )

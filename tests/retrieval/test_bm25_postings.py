@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 
 import pytest
 from django.conf import settings
@@ -38,12 +39,20 @@ def queries(seed: int, count: int) -> list[str]:
     return [" ".join(rng.choices(VOCABULARY, weights=weights, k=rng.randint(1, 4))) for _ in range(count)]
 
 
-def corpus(team: Team, seed: int) -> dict[str, Document]:
+def corpus(
+    team: Team,
+    seed: int,
+    *,
+    passages: Callable[[random.Random, int], list[str]] = zipf_passages,
+    sizes: tuple[int, int, int] = (80, 40, 20),
+) -> dict[str, Document]:
+    """A public document, one for the team's group and one of alice's, of ``sizes`` passages each."""
     rng = random.Random(seed)
+    public, group, own = sizes
     return {
-        "public": write_document(title="public", passages=zipf_passages(rng, 80), is_public=True),
-        "group": write_document(title="group", passages=zipf_passages(rng, 40), groups=[team.group]),
-        "alice": write_document(title="alice", passages=zipf_passages(rng, 20), owner=team.alice),
+        "public": write_document(title="public", passages=passages(rng, public), is_public=True),
+        "group": write_document(title="group", passages=passages(rng, group), groups=[team.group]),
+        "alice": write_document(title="alice", passages=passages(rng, own), owner=team.alice),
     }
 
 
@@ -63,17 +72,32 @@ def readable(keys: list[str]) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def sql_top(query: str, keys: list[str], pool: int, *, as_reader: bool) -> list[tuple[int, float]]:
-    """The SQL function's ranking, as the session role or as search's reader role (row-level security)."""
+def sql_top(
+    query: str,
+    keys: list[str],
+    pool: int,
+    *,
+    as_reader: bool,
+    documents: list[int] | None = None,
+    sort_min_postings: int | None = None,
+) -> list[tuple[int, float]]:
+    """The SQL function's ranking, as the session role or as search's reader role (row-level security);
+    ``sort_min_postings`` forces one of migration 0011's two plans (None: its default, as search() calls it)."""
     params = SearchParams.from_settings()
+    arguments = [query, keys, documents, params.bm25_k1, params.bm25_b, pool]
+    threshold = ""
+    if sort_min_postings is not None:
+        threshold = ", %s"
+        arguments.append(sort_min_postings)
     with transaction.atomic(), connection.cursor() as cursor:
         if as_reader:
             cursor.execute("SELECT set_config('role', %s, true)", [settings.RETRIEVAL_SEARCH_ROLE])
             cursor.execute("SELECT set_config('docent.acl_keys', %s, true)", [acl_array_literal(keys)])
         cursor.execute(
-            "SELECT chunk_id, bm25 FROM retrieval_bm25_top(%s, %s::varchar[], NULL, %s, %s, %s) "
-            "ORDER BY bm25 DESC, chunk_id",
-            [query, keys, params.bm25_k1, params.bm25_b, pool],
+            "SELECT chunk_id, bm25 FROM retrieval_bm25_top(%s, %s::varchar[], %s::bigint[], %s, %s, %s"
+            + threshold
+            + ")",  # no ORDER BY of our own: the function's order (score, then chunk id) is under test too
+            arguments,
         )
         rows = [(row[0], row[1]) for row in cursor.fetchall()]
         transaction.set_rollback(True)
