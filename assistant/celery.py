@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 from kombu import Queue
+
+from assistant.backend_niceness import follow_niceness_in_database
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
 
@@ -13,3 +16,9 @@ app = Celery("docent")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("default", routing_key="default"), Queue("ingestion", routing_key="ingestion"))
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _database_work_follows_worker_niceness(**kwargs: object) -> None:
+    # Pool processes fork after this, so they inherit the connection hook.
+    follow_niceness_in_database()
