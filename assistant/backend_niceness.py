@@ -58,6 +58,7 @@ def renice_backend(*, connection: BaseDatabaseWrapper) -> int | None:
     except OSError as exc:
         _report_once("denied", f"cannot renice database backends ({exc}); they keep their priority")
         return None
+    logger.debug("database backend %s runs at niceness %s, as this process does", pid, niceness)
     return int(pid)
 
 

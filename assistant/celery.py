@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init
 from kombu import Queue
 
 from assistant.backend_niceness import follow_niceness_in_database
@@ -19,6 +19,7 @@ app.autodiscover_tasks()
 
 
 @worker_init.connect
+@worker_process_init.connect
 def _database_work_follows_worker_niceness(**kwargs: object) -> None:
-    # Pool processes fork after this, so they inherit the connection hook.
+    # In the worker's main process (solo and thread pools) and in each pool process, however it was started.
     follow_niceness_in_database()

@@ -23,6 +23,10 @@ Measured:
   ``--web-cpus 0 --worker-cpus 1`` pins the web process and the workers to their own cores, as separate pods
   with CPU requests are on a cluster (each worker then encodes on one lane: EMBEDDING_ONNX_LANES defaults
   to the CPUs a process may use). The embedded PostgreSQL, Redis and the load client stay unpinned.
+- interference (``--interference``): the same light API traffic with reference processes at the lowest CPU
+  priority (nice 19) running beside the web instead of workers: two CPU-bound loops, then one and two loops
+  copying 64 MB arrays (memory bandwidth), each between idle phases. It tells what any work on the same cores
+  costs the web on this machine, whatever its priority, next to what ingestion costs it.
 """
 
 from __future__ import annotations
@@ -402,6 +406,34 @@ async def light_traffic(url: str, token: str, stop: asyncio.Event) -> list[float
     return latencies
 
 
+# Reference work for --interference: pure CPU (a Python loop, nothing in memory), and memory bandwidth (copying
+# 64 MB, far beyond the caches), the two kinds of load an ingestion worker and its database backend put on a host.
+INTERFERENCE = {
+    "cpu": "while True: pass",
+    "memory": "import numpy as np\na = np.ones(8 * 2**20); b = np.empty_like(a)\nwhile True: np.copyto(b, a)",
+}
+
+
+async def interference_run(stack: Stack, url: str, token: str, seconds: float) -> list[dict[str, Any]]:
+    """Web latency idle, and with reference processes at nice 19 beside it (two CPU loops, one and two memory
+    loops), each phase followed by an idle one so that drift shows."""
+    phases: list[dict[str, Any]] = [{"load": "idle", "processes": 0, **summary(await measure_web(url, token, seconds))}]
+    for kind, count in (("cpu", 2), ("memory", 1), ("memory", 2)):
+        names = [f"interference-{kind}-{count}-{n}" for n in range(count)]
+        for name in names:
+            stack.start(name, ["nice", "-n", "19", sys.executable, "-c", INTERFERENCE[kind]])
+        try:
+            await asyncio.sleep(1)
+            phases.append({"load": kind, "processes": count, **summary(await measure_web(url, token, seconds))})
+        finally:
+            for name in names:
+                stack.stop(name)
+        phases.append({"load": "idle", "processes": 0, **summary(await measure_web(url, token, seconds))})
+    for phase in phases:
+        print(json.dumps(phase), flush=True)
+    return phases
+
+
 async def measure_web(url: str, token: str, seconds: float) -> list[float]:
     stop = asyncio.Event()
     task = asyncio.create_task(light_traffic(url, token, stop))
@@ -599,6 +631,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 print(json.dumps(ingest[-1], indent=1), flush=True)
             results["ingestion"] = ingest
             results["peak_rss_mb_ingestion"] = dict(stack.peak_rss)
+        if args.interference:
+            results["interference"] = await interference_run(stack, url, tokens[0], 20)
     finally:
         stack.stop_all()
     return results
@@ -620,6 +654,9 @@ def cli() -> None:
     parser.add_argument("--ingestion-cap", type=float, default=600, help="seconds per ingestion run at most")
     parser.add_argument("--embedding-backend", default="onnx-int8")
     parser.add_argument("--skip-chats", action="store_true", help="only the ingestion load")
+    parser.add_argument(
+        "--interference", action="store_true", help="web latency beside reference CPU and memory loads at nice 19"
+    )
     parser.add_argument("--db-pool", type=int, default=40, help="DB_POOL_MAX_SIZE of each process (0: no pool)")
     parser.add_argument("--merge", action="store_true", help="keep the other sections of an existing load.json")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the results")
