@@ -218,6 +218,16 @@ def claim_job(*, job_id: int, run_id: uuid.UUID | None = None) -> IngestionJob:
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.INGESTION_HEARTBEAT_TIMEOUT_SECONDS)
+    # Most claims are a batched job's own task message arriving after its batch took it: one query answers those,
+    # without the claim lock, the cap count and the update that a claim takes (the refusal is the one the full
+    # path gives, except that a finished job is not deferred by the cap).
+    seen = IngestionJob.objects.filter(pk=job_id).values_list("status", "heartbeat_at").first()
+    if seen is not None:
+        status, heartbeat_at = seen
+        if status in RUNNING and heartbeat_at is not None and heartbeat_at >= stale:
+            raise JobNotClaimable("running in another worker", retry_later=True)
+        if status not in RUNNING and status != Status.QUEUED:
+            raise JobNotClaimable(f"already {status}", retry_later=False)
     with transaction.atomic():
         with connection.cursor() as cursor:
             # A claim lost in a database crash is harmless (the job is claimed again), so it waits for no fsync.

@@ -112,6 +112,23 @@ def test_concurrency_cap_defers_claims(alice, settings):
     assert IngestionJob.objects.get(pk=second.pk).status == "queued"
 
 
+def test_a_claim_of_a_finished_or_live_job_is_refused_with_one_query(alice, settings, django_assert_num_queries):
+    """A batched job's own task message usually arrives after its batch ran it: refused at once, without the
+    claim lock or the cap count, and a finished job is refused for good even while the cap is reached."""
+    done = upload_document(data=b"Finished text.", filename="a.txt", owner=alice, access=Access())
+    assert run_job(done.version.document_id).status == "ready"
+    live = upload_document(data=b"Running text.", filename="b.txt", owner=alice, access=Access())
+    pipeline.claim_job(job_id=live.pk)
+    settings.INGESTION_MAX_CONCURRENT_JOBS = 1  # the live job holds the only slot
+    with django_assert_num_queries(1), pytest.raises(pipeline.JobNotClaimable, match="already ready") as finished:
+        pipeline.claim_job(job_id=done.pk)
+    assert not finished.value.retry_later
+    with django_assert_num_queries(1), pytest.raises(pipeline.JobNotClaimable, match="another worker") as running:
+        pipeline.claim_job(job_id=live.pk)
+    assert running.value.retry_later
+    assert IngestionJob.objects.get(pk=live.pk).attempts == 1
+
+
 def test_retention_deletes_expired_documents_with_their_chunks_and_files(alice, django_capture_on_commit_callbacks):
     keep = upload_document(data=b"Keep me.", filename="keep.txt", owner=alice, access=Access(), retention_days=30)
     expire = upload_document(data=b"Expire me.", filename="old.txt", owner=alice, access=Access(), retention_days=1)
