@@ -145,13 +145,10 @@ class Command(BaseCommand):
             Document.objects.filter(source__startswith=f"beir:{dataset}:").values_list("id", "source")
         )
         prefix_length = len(f"beir:{dataset}:")
-        base = SearchParams.from_settings()
-        base = base.with_changes(
-            max_per_document=1,
-            dense_pool=max(base.dense_pool, 100),
-            lexical_pool=max(base.lexical_pool, 100),
-            **self._overrides(options["param"]),
-        )
+        # search's own pools (no longer raised to 100 here: the figures are those of the configured search, whose
+        # fused list still holds at least the lexical pool's 100 candidates for Recall@100).
+        base = SearchParams.from_settings().with_changes(max_per_document=1)
+        base = base.with_changes(**self._overrides(options["param"]))
         modes = MODES if options["mode"] == "all" else (options["mode"],)
         report: dict[str, Any] = {
             "dataset": dataset,
