@@ -15,11 +15,11 @@ users read 100%, 10%, 2% and 1% of the chunks. For each it measures, under the s
   exact path is the one search() takes for this user: then it is timed for every query);
 - the same for the path search() takes (``search_path``): the exact path is the reference, so its recall@10 is
   1.0 and its speed-up over exact 1.0 by construction; the HNSW figures above stay reported for every user;
-- HNSW at search's own dense pool (``RETRIEVAL_DENSE_POOL``, 50), for every user: a hybrid search asks for that
-  many neighbours, not 10, and under a filter the iterative scan then visits far more of the graph, so this is
-  the figure that decides between the paths for a hybrid search. The planner may run that statement as a scan of
-  the permitted rows plus a sort instead (it did for the 2% and 1% readers at 1M with a pool of 100):
-  ``plan_uses_hnsw_index`` says which;
+- HNSW at search's own dense pool (``RETRIEVAL_DENSE_POOL``, 100 by default), for every user: a hybrid search
+  asks for that many neighbours, not 10, and under a filter the iterative scan then visits far more of the graph,
+  so this is the figure that decides between the paths for a hybrid search. The planner may run that statement
+  as a scan of the permitted rows plus a sort instead (it did for the 2% and 1% readers at 1M with a pool of
+  100): ``plan_uses_hnsw_index`` says which;
 - ``search_for_acl_keys`` (all SQL of a hybrid search, the dense path chosen as search() chooses it);
 - ``search()`` end to end, query embedding with the real model included, and the embedding alone.
 
