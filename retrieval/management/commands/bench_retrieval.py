@@ -23,9 +23,10 @@ users read 100%, 10%, 2% and 1% of the chunks. For each it measures, under the s
 - ``search_for_acl_keys`` (all SQL of a hybrid search, the dense path chosen as search() chooses it);
 - ``search()`` end to end, query embedding with the real model included, and the embedding alone.
 
-``--warmup N`` first runs N other queries per user (other vectors and other texts) through the HNSW path and a
-hybrid search, unmeasured, so that the timed passes find the shared index pages they need in shared buffers (the
-report records the server's memory settings and the warm-up, so that a cold run is not mistaken for a warm one).
+Every user asks query texts of their own (three words of a random chunk each). ``--warmup N`` first runs N other
+queries per user (other vectors and other texts) through the HNSW path and a hybrid search, unmeasured, so that
+the timed passes find the shared index pages they need in shared buffers (the report records the server's memory
+settings and the warm-up, so that a cold run is not mistaken for a warm one).
 The hybrid SQL is timed twice over the measured queries: ``search_sql_hybrid`` is the first search of each
 measured text (its postings possibly read into shared buffers then), ``search_sql_hybrid_repeat`` the same
 searches again.
@@ -346,19 +347,21 @@ class Command(BaseCommand):
         warmups /= np.linalg.norm(warmups, axis=1, keepdims=True)
         # Query texts: three content words from a random chunk each (plus a function word, dropped as in real
         # questions), so the lexical side has real matches to score.
-        # The warm-up gets texts of its own (from other chunks), as it gets vectors of its own: warming up on the
-        # measured texts would hide the first read of their postings, and warming up on one text (as before)
-        # left every measured text's postings cold while the dense side was warm.
-        sample = list(
-            Chunk.objects.order_by("?").values_list("text", flat=True)[: options["queries"] + options["warmup"]]
-        )
+        # Each user asks texts of their own (from other chunks), and the warm-up gets texts of its own, as it gets
+        # vectors of its own: warming up on the measured texts would hide the first read of their postings, and
+        # with texts shared between users every user after the first would find them read already.
+        per_user = options["queries"] + options["warmup"]
+        sample = list(Chunk.objects.order_by("?").values_list("text", flat=True)[: per_user * len(SELECTIVITIES)])
         stop = set(FUNCTION_WORDS)
 
         def query_text(text: str, generator: np.random.Generator) -> str:
             return " ".join([*generator.choice([w for w in text.split() if w not in stop], size=3), "the"])
 
-        texts = [query_text(text, rng) for text in sample[: options["queries"]]]
-        warmup_texts = [query_text(text, warmup_rng) for text in sample[options["queries"] :]]
+        texts_by_user, warmup_texts_by_user = {}, {}
+        for index, label in enumerate(SELECTIVITIES):
+            own = sample[index * per_user : (index + 1) * per_user]
+            texts_by_user[label] = [query_text(text, rng) for text in own[: options["queries"]]]
+            warmup_texts_by_user[label] = [query_text(text, warmup_rng) for text in own[options["queries"] :]]
         params = SearchParams.from_settings()
         top10 = params.with_changes(dense_pool=10)
         exact_queries = min(options["exact_queries"] or len(queries), len(queries))
@@ -378,7 +381,7 @@ class Command(BaseCommand):
             "filters": {},
         }
         embed_times = []
-        for text in texts:
+        for text in texts_by_user["all"]:
             started = time.perf_counter()
             embedder.embed_query(text)
             embed_times.append(time.perf_counter() - started)
@@ -387,6 +390,7 @@ class Command(BaseCommand):
             user = users[label]
             keys = ["public", f"user:{user.pk}", *(f"group:{pk}" for pk in user.groups.values_list("pk", flat=True))]
             measured: dict[str, Any] = {"permitted_fraction": 1 / every}
+            texts, warmup_texts = texts_by_user[label], warmup_texts_by_user[label]
             with connection.cursor() as cursor:
                 measured["permitted_chunks"] = permitted_chunk_count(cursor, keys, None, count + 1)
             for vector, warmup_text in zip(warmups, warmup_texts, strict=True):
@@ -416,10 +420,10 @@ class Command(BaseCommand):
                 "plan_uses_hnsw_index": any("chunk_embedding_hnsw" in line for line in plan),
                 **percentiles(pool_times),
             }
-            # Two passes over the same queries: the first is the first search of each measured text (its postings,
-            # and the pages of its dense neighbourhood, possibly not yet in shared buffers: at 1M the postings alone
-            # are larger than shared buffers, so a production server reads them too), the second repeats them warm.
-            # Both are reported; the first is the one comparable with earlier runs.
+            # Two passes over the same queries: the first is the first search of each measured text (its postings and
+            # the chunk rows it shows, possibly not yet in shared buffers: at 1M the postings alone are larger than
+            # shared buffers, so a production server reads them too), the second repeats them warm. Both are
+            # reported.
             paths = set()
             for key in ("search_sql_hybrid", "search_sql_hybrid_repeat"):
                 sql_times = []
