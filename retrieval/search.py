@@ -419,6 +419,27 @@ def dense_candidates(
     return [row[0] for row in cursor.fetchall()]
 
 
+def dense_plan(
+    cursor: Any,
+    acl_keys: list[str],
+    query_vector: np.ndarray,
+    filters: SearchFilters | None,
+    params: SearchParams,
+    path: DensePath,
+) -> list[str]:
+    """The plan Postgres chooses for :func:`dense_candidates`' statement (EXPLAIN, not run). The HNSW statement
+    is not always run on the HNSW index: under a selective filter the planner may scan the permitted rows and sort
+    them instead, when it expects the filtered graph scan to cost more (the benchmark reports which)."""
+    args = {
+        "acl": acl_keys,
+        "document_ids": _document_ids(filters),
+        "vector": _vector_literal(query_vector),
+        "pool": params.dense_pool,
+    }
+    cursor.execute("EXPLAIN " + (_DENSE_EXACT_SQL if path == "exact" else _DENSE_HNSW_SQL), args)
+    return [row[0] for row in cursor.fetchall()]
+
+
 def _dense_candidates(
     cursor: Any,
     acl_keys: list[str],

@@ -83,6 +83,22 @@ def score_rankings(rankings: dict[str, list[str]], qrels: dict[str, dict[str, in
     }
 
 
+def eval_search_params(pairs: Iterable[str]) -> SearchParams:
+    """The configured search's parameters with one result per document, then the ``--param name=value`` overrides.
+
+    The pools are search's own (they were raised to 100 here before, so a smaller configured pool was never
+    measured); the fused list still holds the lexical pool's candidates for Recall@100."""
+    fields = SearchParams.__dataclass_fields__
+    base = SearchParams.from_settings().with_changes(max_per_document=1)
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        name, _, raw = pair.partition("=")
+        if name not in fields:
+            raise CommandError(f"--param {pair}: {name} is not one of {sorted(fields)}")
+        overrides[name] = type(getattr(base, name))(raw)
+    return base.with_changes(**overrides)
+
+
 def ingest_corpus(*, rows: list[dict[str, Any]], source_prefix: str, progress: Any) -> None:
     """Ingest BEIR documents as public text documents through ``ingestion.services`` (parse, chunk, embed,
     write), in batches so the encoder sees full batches and progress can be reported."""
@@ -145,13 +161,7 @@ class Command(BaseCommand):
             Document.objects.filter(source__startswith=f"beir:{dataset}:").values_list("id", "source")
         )
         prefix_length = len(f"beir:{dataset}:")
-        base = SearchParams.from_settings()
-        base = base.with_changes(
-            max_per_document=1,
-            dense_pool=max(base.dense_pool, 100),
-            lexical_pool=max(base.lexical_pool, 100),
-            **self._overrides(options["param"]),
-        )
+        base = eval_search_params(options["param"])
         modes = MODES if options["mode"] == "all" else (options["mode"],)
         report: dict[str, Any] = {
             "dataset": dataset,
@@ -189,18 +199,6 @@ class Command(BaseCommand):
         existing[f"{dataset}:{options['split']}"] = report
         output.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
         self.stdout.write(f"wrote {output}")
-
-    @staticmethod
-    def _overrides(pairs: Iterable[str]) -> dict[str, Any]:
-        fields = SearchParams.__dataclass_fields__
-        overrides: dict[str, Any] = {}
-        for pair in pairs:
-            name, _, raw = pair.partition("=")
-            if name not in fields:
-                raise CommandError(f"--param {pair}: {name} is not one of {sorted(fields)}")
-            kind = type(getattr(SearchParams.from_settings(), name))
-            overrides[name] = kind(raw)
-        return overrides
 
     def _use_database(self, name: str, *, fresh: bool) -> None:
         """Switch this process to the evaluation database, creating and migrating it when needed."""
