@@ -1,11 +1,12 @@
 """A niced worker's database work runs niced too, when PostgreSQL runs on the same machine.
 
 The Procfile starts the worker under ``nice -n 19`` so that on one host (``make run``, the embedded server)
-ingestion yields the cores to web requests. ``nice`` only covers the worker's own CPU, though: the chunks it
-writes cost about as much again in its PostgreSQL backend (the HNSW insert, postings and ACL triggers), which
-would run at normal priority and compete with the web's queries. So each new connection of a niced worker gives
-its backend process the worker's niceness. A backend on another machine (TCP to a non-loopback address), or one
-this process may not renice (another user's, without root), is left alone and the reason logged once.
+ingestion yields the cores to web requests. ``nice`` only covers the worker's own CPU, though: writing the
+chunks (the HNSW insert, postings and ACL triggers) costs its PostgreSQL backend more CPU than the worker spends
+on everything but the encoder (docs/performance.md, Ingestion), and the backend would run at normal priority.
+So each new connection of a niced worker gives its backend process the worker's niceness. A backend on another
+machine (TCP to a non-loopback address), or one this process may not renice (another user's, without root), is
+left alone and the reason logged once.
 """
 
 from __future__ import annotations
