@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection, transaction
 
-from retrieval.search import SearchParams, enter_search_context, search
+from retrieval.search import ChunkHit, SearchParams, enter_search_context, search
 from tests.retrieval.conftest import Team, write_document
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,18 @@ def test_search_query_count_does_not_grow_with_k_or_matches(team: Team, django_a
         via_hnsw = search(user=team.bob, query="quarterly revenue", k=20, params=hnsw)
     assert via_hnsw.dense_path == "hnsw"
     assert many.dense_path == "exact"
-    assert {hit.chunk_id for hit in via_hnsw} == {hit.chunk_id for hit in many}
+    # Both paths find the same passages that match the query and rank them first. The appendices share no word
+    # with the query and come from the dense side only, where their similarities tie at about 0: which of them fill
+    # the last places, and whether the approximate graph search reaches them all (the index also holds other
+    # tests' rolled-back rows), may differ between the paths (a CI run once got 3 fewer from HNSW).
+
+    def matching(results: list[ChunkHit]) -> list[int]:
+        return [hit.chunk_id for hit in results if hit.lexical_rank is not None]
+
+    for results in (many, via_hnsw):
+        assert all(hit.lexical_rank is not None for hit in results[: len(matching(results))])
+    assert set(matching(via_hnsw)) == set(matching(many))
+    assert len(matching(many)) >= 10
 
 
 @pytest.mark.django_db(transaction=True)
