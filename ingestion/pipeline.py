@@ -427,7 +427,7 @@ def run_and_drain(*, jobs: Sequence[IngestionJob], embedder: Embedder, drain_sec
                 results.update(pending.result())
                 pending = None
             if embedded is not None and overlap:
-                pending = writer.submit(_in_own_connection, functools.partial(_write_embedded, embedded))
+                pending = writer.submit(_in_own_connection, functools.partial(_write_all, **embedded))
             elif embedded is not None:
                 results.update(_write_all(**embedded))
             current = ahead.result() if ahead is not None else next_run()
@@ -497,10 +497,6 @@ def _in_own_connection(work: Callable[[], _T]) -> _T:
         return work()
     finally:
         connection.close()
-
-
-def _write_embedded(embedded: _Embedded) -> dict[int, JobResult]:
-    return _write_all(**embedded)
 
 
 def _write_all(

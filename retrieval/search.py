@@ -409,13 +409,7 @@ def dense_candidates(
     path: DensePath,
 ) -> list[int]:
     """Chunk ids nearest to the query vector among the permitted ones, by the given path."""
-    args = {
-        "acl": acl_keys,
-        "document_ids": _document_ids(filters),
-        "vector": _vector_literal(query_vector),
-        "pool": params.dense_pool,
-    }
-    cursor.execute(_DENSE_EXACT_SQL if path == "exact" else _DENSE_HNSW_SQL, args)
+    cursor.execute(*_dense_statement(acl_keys, query_vector, filters, params, path))
     return [row[0] for row in cursor.fetchall()]
 
 
@@ -430,14 +424,25 @@ def dense_plan(
     """The plan Postgres chooses for :func:`dense_candidates`' statement (EXPLAIN, not run). The HNSW statement
     is not always run on the HNSW index: under a selective filter the planner may scan the permitted rows and sort
     them instead, when it expects the filtered graph scan to cost more (the benchmark reports which)."""
+    sql, args = _dense_statement(acl_keys, query_vector, filters, params, path)
+    cursor.execute("EXPLAIN " + sql, args)
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _dense_statement(
+    acl_keys: list[str],
+    query_vector: np.ndarray,
+    filters: SearchFilters | None,
+    params: SearchParams,
+    path: DensePath,
+) -> tuple[str, dict[str, Any]]:
     args = {
         "acl": acl_keys,
         "document_ids": _document_ids(filters),
         "vector": _vector_literal(query_vector),
         "pool": params.dense_pool,
     }
-    cursor.execute("EXPLAIN " + (_DENSE_EXACT_SQL if path == "exact" else _DENSE_HNSW_SQL), args)
-    return [row[0] for row in cursor.fetchall()]
+    return (_DENSE_EXACT_SQL if path == "exact" else _DENSE_HNSW_SQL), args
 
 
 def _dense_candidates(
