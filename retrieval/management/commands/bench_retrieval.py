@@ -5,7 +5,9 @@
 Builds its own database (``--database``, default ``docent_bench``; dropped afterwards unless ``--keep``, and
 reused when it already holds ``--chunks`` rows): synthetic unit vectors (a mixture of Gaussian clusters, so
 that neighbourhoods exist) and synthetic text, written with binary COPY through ``retrieval.services``. Four
-users read 100%, 10%, 2% and 1% of the chunks. For each it measures, under the same ACL predicate:
+users read 100%, 10%, 2% and 1% of the chunks: whole documents of 100 chunks by default (``--acl-layout
+document``, as ingestion gives every chunk its document's ACL), or every Nth chunk (``--acl-layout chunk``). For
+each it measures, under the same ACL predicate:
 
 - the statement that chooses search's dense path (the per-ACL-key bound), and for comparison a count of the
   permitted rows bounded at the threshold, as search() made it before migration 0009;
@@ -20,6 +22,7 @@ users read 100%, 10%, 2% and 1% of the chunks. For each it measures, under the s
   so this is the figure that decides between the paths for a hybrid search. The planner may run that statement
   as a scan of the permitted rows plus a sort instead (it did for the 2% and 1% readers at 1M with a pool of
   100): ``plan_uses_hnsw_index`` says which;
+- the lexical statement alone, with how many postings each query reads and its time per posting read;
 - ``search_for_acl_keys`` (all SQL of a hybrid search, the dense path chosen as search() chooses it);
 - ``search()`` end to end, query embedding with the real model included, and the embedding alone.
 
@@ -71,6 +74,10 @@ from retrieval.services import ChunkRow, copy_chunk_rows
 RESULTS_PATH = Path(settings.BASE_DIR) / "bench" / "results" / "retrieval_latency.json"
 CHUNKS_PER_DOCUMENT = 100
 SELECTIVITIES = {"all": 1, "10%": 10, "2%": 50, "1%": 100}
+# Which chunks a selective reader may read: whole documents (every Nth document, as ingestion gives each chunk its
+# document's ACL, so a reader's chunks lie together in the table as they were written together), or every Nth chunk
+# (scattered: no two of a 2% reader's chunks share a heap page, the worst case for the exact path).
+ACL_LAYOUTS = ("document", "chunk")
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "de", "po", "qua", "zen", "bri", "sto", "fla"]
 # The head of a Zipf vocabulary is function words, as in real text: Postgres' english configuration drops
 # them from both the chunks and the queries (a synthetic vocabulary without them would turn "the" into a
@@ -192,6 +199,14 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="Keep the benchmark database for another run")
         parser.add_argument("--warmup", type=int, default=0, help="Unmeasured queries per user before timing")
         parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument(
+            "--acl-layout",
+            choices=ACL_LAYOUTS,
+            default="document",
+            help="document: each document's chunks share its ACL, as ingestion propagates it (default); "
+            "chunk: every Nth chunk readable, scattered over the table (the layout of runs before 2026-11-24, sixth "
+            "session)",
+        )
         parser.add_argument("--output", default=str(RESULTS_PATH))
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -223,7 +238,7 @@ class Command(BaseCommand):
             users[label] = user
         return users
 
-    def _build(self, rng: np.random.Generator, count: int, users: dict[str, Any]) -> dict[str, Any]:
+    def _build(self, rng: np.random.Generator, count: int, acl_layout: str) -> dict[str, Any]:
         groups = {label: Group.objects.get(name=f"bench-{label}").pk for label in SELECTIVITIES}
         # The document tables are reached through the chunk's foreign keys: retrieval never imports ingestion.
         document_model: Any = Chunk._meta.get_field("document").related_model
@@ -263,10 +278,11 @@ class Command(BaseCommand):
                 words = rng.choice(len(vocabulary), size=(size, 60), p=zipf)
                 for offset in range(size):
                     index = start + offset
-                    acl = [f"group:{groups['all']}"]
-                    acl.extend(f"group:{groups[label]}" for label, every in SELECTIVITIES.items() if index % every == 0)
-                    acl = sorted(set(acl))
                     document_index = index // CHUNKS_PER_DOCUMENT
+                    unit = document_index if acl_layout == "document" else index
+                    acl = [f"group:{groups['all']}"]
+                    acl.extend(f"group:{groups[label]}" for label, every in SELECTIVITIES.items() if unit % every == 0)
+                    acl = sorted(set(acl))
                     yield ChunkRow(
                         document_id=documents[document_index].pk,
                         version_id=versions[document_index].pk,
@@ -294,6 +310,7 @@ class Command(BaseCommand):
         built = time.perf_counter() - started - loaded
         self.stdout.write(f"index built in {built:.0f} s")
         np.save(self._centers_path(), centers)
+        self._layout_path().write_text(acl_layout)
         return {"copy_seconds": round(loaded, 1), "index_seconds": round(built, 1)}
 
     def _path_choice(self, keys: list[str], params: SearchParams, runs: int = 9) -> dict[str, Any]:
@@ -317,6 +334,29 @@ class Command(BaseCommand):
             "permitted_count_gin_sql": percentiles(count_times),
         }
 
+    def _postings_read(self, texts: list[str], times: list[float]) -> dict[str, float]:
+        """How many postings the lexical statement reads per query (the document frequencies of its lexemes: every
+        posting of a query term is read and ACL-checked, whoever asks), and the statement's time per posting read
+        (least-squares slope over the queries): exact BM25 costs about this much per posting, whatever the reader."""
+        counts = []
+        with connection.cursor() as cursor:
+            for text in texts:
+                cursor.execute(
+                    "SELECT coalesce(sum(t.df), 0) FROM unnest(to_tsvector('english', %s)) AS u "
+                    "JOIN retrieval_termstat t ON t.lexeme = u.lexeme",
+                    [text],
+                )
+                counts.append(int(cursor.fetchone()[0]))
+        ordered = sorted(counts)
+        slope, intercept = np.polyfit(np.array(counts, dtype=float), np.array(times) * 1000, 1)
+        return {
+            "p50": ordered[len(ordered) // 2],
+            "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+            "max": ordered[-1],
+            "us_per_posting": round(float(slope) * 1000, 3),
+            "intercept_ms": round(float(intercept), 2),
+        }
+
     def _server_settings(self) -> dict[str, str]:
         names = ["shared_buffers", "effective_cache_size", "work_mem", "random_page_cost", "jit"]
         with connection.cursor() as cursor:
@@ -326,6 +366,15 @@ class Command(BaseCommand):
     def _centers_path(self) -> Path:
         return Path(settings.VAR_DIR) / f"bench_centers_{connection.settings_dict['NAME']}.npy"
 
+    def _layout_path(self) -> Path:
+        return Path(settings.VAR_DIR) / f"bench_acl_layout_{connection.settings_dict['NAME']}.txt"
+
+    def _built_layout(self) -> str | None:
+        # Databases kept before the layout was recorded were built with the chunk layout.
+        if not self._centers_path().exists():
+            return None
+        return self._layout_path().read_text() if self._layout_path().exists() else "chunk"
+
     # --- measurements -----------------------------------------------------------------------------------
 
     def _run(self, rng: np.random.Generator, options: dict[str, Any]) -> dict[str, Any]:
@@ -333,9 +382,9 @@ class Command(BaseCommand):
         users = self._users()
         existing = Chunk.objects.count()
         build: dict[str, Any] = {"reused": True}
-        if existing != count or not self._centers_path().exists():
+        if existing != count or self._built_layout() != options["acl_layout"]:
             Chunk.objects.all().delete()
-            build = self._build(rng, count, users)
+            build = self._build(rng, count, options["acl_layout"])
         centers = np.load(self._centers_path())
         queries = centers[rng.integers(0, len(centers), size=options["queries"])]
         queries = queries + 0.6 * rng.standard_normal(queries.shape).astype(np.float32)
@@ -369,6 +418,7 @@ class Command(BaseCommand):
         embedder.embed_query("warm up the model")
         report: dict[str, Any] = {
             "chunks": count,
+            "acl_layout": options["acl_layout"],
             "queries": options["queries"],
             "exact_baseline_queries": exact_queries,
             "build": build,
@@ -441,6 +491,7 @@ class Command(BaseCommand):
                     lexical_candidates(cursor, keys, text, None, params)
                     lexical_times.append(time.perf_counter() - started)
             measured["lexical_bm25_sql"] = percentiles(lexical_times)
+            measured["lexical_postings_read"] = self._postings_read(texts, lexical_times)
             measured["chosen_dense_path"] = sorted(paths)
             end_to_end = []
             for text in texts:
@@ -499,7 +550,9 @@ class Command(BaseCommand):
                 f"recall@10 {chosen['recall_at_10']:.3f} speed-up {chosen['speedup_over_exact_p50']}x  "
                 f"hnsw statement at pool {params.dense_pool} p95 {at_pool['p95_ms']:.1f} ms "
                 f"({'hnsw' if at_pool['plan_uses_hnsw_index'] else 'planner: scan+sort'})  "
-                f"lexical p95 {measured['lexical_bm25_sql']['p95_ms']:.1f} ms  "
+                f"lexical p95 {measured['lexical_bm25_sql']['p95_ms']:.1f} ms "
+                f"({measured['lexical_postings_read']['p95']} postings read at p95, "
+                f"{measured['lexical_postings_read']['us_per_posting']} us each)  "
                 f"hybrid SQL p95 {measured['search_sql_hybrid']['p95_ms']:.1f} ms first pass, "
                 f"{measured['search_sql_hybrid_repeat']['p95_ms']:.1f} ms repeated ({'/'.join(sorted(paths))})  "
                 f"end-to-end p95 {measured['search_end_to_end']['p95_ms']:.1f} ms"
