@@ -48,10 +48,13 @@ def test_search_page_shows_members_the_restricted_passage_and_outsiders_only_pub
         passages=["Book database conference travel through the travel portal two weeks ahead."],
         is_public=True,
     )
+    # Signed in before the browser starts: ORM calls made while Playwright's event loop runs get a connection of
+    # their own that nothing closes, and the leftover session kept the test database from being dropped.
+    cookies = {user.pk: session_cookie(user, live_server) for user in (team.bob, team.charlie)}
     with chromium() as browser:
         for user, sees_restricted in ((team.bob, True), (team.charlie, False)):
             context = browser.new_context()
-            context.add_cookies([session_cookie(user, live_server)])
+            context.add_cookies([cookies[user.pk]])
             page = context.new_page()
             csp_errors = console_csp_errors(page)
             page.goto(f"{live_server.url}/search/")
