@@ -409,33 +409,19 @@ def dense_candidates(
     path: DensePath,
 ) -> list[int]:
     """Chunk ids nearest to the query vector among the permitted ones, by the given path."""
-    cursor.execute(*_dense_statement(acl_keys, query_vector, filters, params, path))
+    cursor.execute(*dense_statement(acl_keys, query_vector, filters, params, path))
     return [row[0] for row in cursor.fetchall()]
 
 
-def dense_plan(
-    cursor: Any,
-    acl_keys: list[str],
-    query_vector: np.ndarray,
-    filters: SearchFilters | None,
-    params: SearchParams,
-    path: DensePath,
-) -> list[str]:
-    """The plan Postgres chooses for :func:`dense_candidates`' statement (EXPLAIN, not run). The HNSW statement
-    is not always run on the HNSW index: under a selective filter the planner may scan the permitted rows and sort
-    them instead, when it expects the filtered graph scan to cost more (the benchmark reports which)."""
-    sql, args = _dense_statement(acl_keys, query_vector, filters, params, path)
-    cursor.execute("EXPLAIN " + sql, args)
-    return [row[0] for row in cursor.fetchall()]
-
-
-def _dense_statement(
+def dense_statement(
     acl_keys: list[str],
     query_vector: np.ndarray,
     filters: SearchFilters | None,
     params: SearchParams,
     path: DensePath,
 ) -> tuple[str, dict[str, Any]]:
+    """The SQL and arguments :func:`dense_candidates` runs (the benchmark EXPLAINs them: under a selective filter
+    the planner may run the HNSW statement as a scan of the permitted rows plus a sort instead of on the index)."""
     args = {
         "acl": acl_keys,
         "document_ids": _document_ids(filters),

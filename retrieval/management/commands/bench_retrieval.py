@@ -61,7 +61,7 @@ from retrieval.search import (
     SearchParams,
     choose_dense_path,
     dense_candidates,
-    dense_plan,
+    dense_statement,
     enter_search_context,
     lexical_candidates,
     permitted_chunk_bound,
@@ -462,7 +462,9 @@ class Command(BaseCommand):
                     pool_times.append(time.perf_counter() - started)
             with transaction.atomic(), connection.cursor() as cursor:
                 enter_search_context(cursor, keys, params)
-                plan = dense_plan(cursor, keys, queries[0], None, params, "hnsw")
+                sql, args = dense_statement(keys, queries[0], None, params, "hnsw")
+                cursor.execute("EXPLAIN " + sql, args)
+                plan = [row[0] for row in cursor.fetchall()]
             measured["dense_hnsw_at_search_pool"] = {
                 "pool": params.dense_pool,
                 # The planner may run the HNSW statement as a scan of the permitted rows plus a sort (exact) when
